@@ -1,0 +1,145 @@
+import { Construct } from "constructs";
+import { Container } from "@cdktf/provider-docker/lib/container";
+import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
+import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
+import { BackupJob, renderBackupEntrypoint, renderBackupJob } from "../postgres-config/scripts";
+import { check, isInt, Rule } from "./errors";
+import { PostgresPrimary } from "./postgres-primary";
+import { literal } from "./terraform-text";
+
+export interface BackupCronProps {
+  /** The primary to back up: the backup container runs on its host and mounts its volumes. */
+  readonly primary: PostgresPrimary;
+  /**
+   * Full backup schedule (cron, UTC).
+   * @default "0 1 * * 0" - Sundays 01:00
+   */
+  readonly fullSchedule?: string;
+  /**
+   * Differential backup schedule (cron, UTC).
+   * @default "0 1 * * 1-6" - Monday to Saturday 01:00
+   */
+  readonly diffSchedule?: string;
+  /**
+   * Expiry (retention) schedule (cron, UTC).
+   * @default "30 3 * * *" - daily 03:30
+   */
+  readonly expireSchedule?: string;
+  /**
+   * Keep full backups (and the WAL to recover from them) for this many days. Exclusive with retentionFullBackups.
+   * @default 14 (when retentionFullBackups is unset)
+   */
+  readonly retentionDays?: number;
+  /**
+   * Keep this many full backups instead of a number of days.
+   * @default - time-based retention (retentionDays)
+   */
+  readonly retentionFullBackups?: number;
+  /**
+   * Parallel pgBackRest processes for backups.
+   * @default 2
+   */
+  readonly processMax?: number;
+  /** @default 512 */
+  readonly memoryMiB?: number;
+}
+
+function cronRule(field: string, expr: string): Rule[] {
+  try {
+    const s = parseCron(expr);
+    const gap = maxIntervalMinutes(s);
+    return [{ when: gap === Infinity, field, value: expr, problem: "never fires (or fires once in two years)", fix: 'give a schedule that recurs, e.g. "0 1 * * 0"' }];
+  } catch (e) {
+    if (!(e instanceof CronError)) throw e;
+    return [{ when: true, field, value: expr, problem: `is not a valid cron expression: ${e.message}`, fix: 'write five fields "minute hour day-of-month month day-of-week", e.g. "0 1 * * 0"' }];
+  }
+}
+
+/**
+ * The backup container: cron running pgBackRest full/differential backups and expiry on the primary's
+ * host. It shares the primary's data volume (read-only) and socket volume, the layout pgBackRest
+ * supports for a local backup; it never touches the Docker socket.
+ */
+export class BackupCron extends Construct {
+  public readonly container: Container;
+  public readonly retention: Retention;
+  public readonly schedules: Record<"full" | "diff" | "expire", string>;
+
+  constructor(scope: Construct, id: string, props: BackupCronProps) {
+    super(scope, id);
+    const primary = props.primary;
+    const where = `${primary.environment}/backup`;
+    const schedules = {
+      full: props.fullSchedule ?? "0 1 * * 0",
+      diff: props.diffSchedule ?? "0 1 * * 1-6",
+      expire: props.expireSchedule ?? "30 3 * * *",
+    };
+    const processMax = props.processMax ?? 2;
+    const memoryMiB = props.memoryMiB ?? 512;
+    const cronRules = [...cronRule("fullSchedule", schedules.full), ...cronRule("diffSchedule", schedules.diff), ...cronRule("expireSchedule", schedules.expire)];
+    check(where, [
+      ...cronRules,
+      { when: props.retentionDays !== undefined && props.retentionFullBackups !== undefined, field: "retentionFullBackups", value: props.retentionFullBackups, problem: "is set together with retentionDays", fix: "keep either retentionDays (time) or retentionFullBackups (count), not both" },
+      { when: props.retentionDays !== undefined && (!isInt(props.retentionDays) || props.retentionDays < 1 || props.retentionDays > 3650), field: "retentionDays", value: props.retentionDays, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 14" },
+      { when: props.retentionFullBackups !== undefined && (!isInt(props.retentionFullBackups) || props.retentionFullBackups < 1 || props.retentionFullBackups > 999), field: "retentionFullBackups", value: props.retentionFullBackups, problem: "must be a whole number from 1 to 999", fix: "keep at least 2 full backups, e.g. 4" },
+      { when: !isInt(processMax) || processMax < 1 || processMax > 32, field: "processMax", value: processMax, problem: "must be a whole number from 1 to 32", fix: "use the cores the host can spare, e.g. 2" },
+      { when: !isInt(memoryMiB) || memoryMiB < 128, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 128", fix: "use e.g. 512" },
+    ]);
+    this.retention = props.retentionFullBackups !== undefined ? { kind: "count", fullBackups: props.retentionFullBackups } : { kind: "time", days: props.retentionDays ?? 14 };
+    if (this.retention.kind === "time") {
+      const fullGapMinutes = maxIntervalMinutes(parseCron(schedules.full));
+      check(where, [
+        {
+          when: this.retention.days * 1440 < fullGapMinutes,
+          field: "retentionDays",
+          value: this.retention.days,
+          problem: `is shorter than the longest gap between full backups (${(fullGapMinutes / 1440).toFixed(1)} days for fullSchedule "${schedules.full}")`,
+          fix: `keep at least ${Math.ceil(fullGapMinutes / 1440)} days, or take full backups more often`,
+        },
+      ]);
+    }
+    this.schedules = schedules;
+
+    const host = primary.host;
+    const name = `pgharbor-${primary.environment}-backup`;
+    const archive = primary.archive;
+    const job = (j: BackupJob) => `${P.scriptsDir}/backup-job.sh ${j} >/proc/1/fd/1 2>&1`;
+    const crontab = [
+      "# Rendered by pgharbor. Times are UTC.",
+      "SHELL=/bin/sh",
+      `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/${primary.majorVersion}/bin`,
+      cronLine(schedules.full, "root", job("full")),
+      cronLine(schedules.diff, "root", job("diff")),
+      cronLine(schedules.expire, "root", job("expire")),
+      "",
+    ].join("\n");
+
+    this.container = new Container(this, "container", {
+      provider: host.provider,
+      name,
+      hostname: name,
+      image: host.postgresImage(primary.majorVersion).imageId,
+      entrypoint: [`${P.scriptsDir}/backup-entrypoint.sh`],
+      env: [...archive.containerEnv()],
+      volumes: [
+        { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
+        { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
+      ],
+      upload: [
+        { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 })) },
+        { file: P.crontab, content: literal(crontab), permissions: "0644" },
+        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint()), executable: true },
+        { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
+        ...archive.containerUploads(),
+      ],
+      networksAdvanced: [{ name: host.network.name, aliases: [name] }],
+      healthcheck: { test: ["CMD-SHELL", `grep -q '"ok":true' ${P.statusDir}/stanza-create.json`], interval: "30s", timeout: "5s", retries: 3, startPeriod: "15m" },
+      restart: "unless-stopped",
+      memory: memoryMiB,
+      logDriver: "json-file",
+      logOpts: { "max-size": "20m", "max-file": "3" },
+      dependsOn: [primary.dependable, ...archive.dependables],
+    });
+  }
+}

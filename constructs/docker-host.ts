@@ -1,0 +1,121 @@
+import { createHash } from "crypto";
+import { mkdirSync, writeFileSync, existsSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { AssetType, TerraformAsset } from "cdktf";
+import { Construct } from "constructs";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
+import { Network } from "@cdktf/provider-docker/lib/network";
+import { Image } from "@cdktf/provider-docker/lib/image";
+import { renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
+import { check } from "./errors";
+
+export interface DockerHostProps {
+  /** Environment name, used in resource names. */
+  readonly environment: string;
+  /**
+   * Docker daemon address: `unix:///var/run/docker.sock` or `ssh://user@host[:port]`.
+   * @default "unix:///var/run/docker.sock"
+   */
+  readonly dockerHost?: string;
+  /**
+   * Address other hosts of this environment reach this host at (its private IP or DNS name).
+   * Required only when a container on another host must reach one on this host.
+   * @default - none: cross-host consumers are refused at synth
+   */
+  readonly privateAddress?: string;
+}
+
+/**
+ * One Docker daemon of an environment: its provider (aliased by host name), the environment's private
+ * network on it, and the images built on it. Containers on the same host reach each other by name on
+ * that network; containers on other hosts through `privateAddress` and a published port.
+ */
+export class DockerHost extends Construct {
+  public readonly name: string;
+  public readonly provider: DockerProvider;
+  public readonly network: Network;
+  public readonly privateAddress?: string;
+  public readonly environment: string;
+  private readonly images = new Map<string, Image>();
+
+  constructor(scope: Construct, id: string, props: DockerHostProps) {
+    super(scope, id);
+    const dockerHost = props.dockerHost ?? "unix:///var/run/docker.sock";
+    check(`${props.environment}/hosts.${id}`, [
+      {
+        when: !/^(unix:\/\/\/.+|ssh:\/\/[^\s/]+|tcp:\/\/[^\s/]+)$/.test(dockerHost),
+        field: "dockerHost",
+        value: dockerHost,
+        problem: "is not a Docker daemon address",
+        fix: 'use "unix:///var/run/docker.sock" for the local daemon or "ssh://user@host" for a remote one',
+      },
+      {
+        when: props.privateAddress !== undefined && !/^[A-Za-z0-9.-]+$/.test(props.privateAddress),
+        field: "privateAddress",
+        value: props.privateAddress,
+        problem: "is not an IP address or DNS name",
+        fix: "give the address the other hosts reach this one at, e.g. 10.0.1.12",
+      },
+    ]);
+    this.name = id;
+    this.environment = props.environment;
+    this.privateAddress = props.privateAddress;
+    this.provider = new DockerProvider(this, "provider", { alias: id, host: dockerHost });
+    this.network = new Network(this, "network", {
+      provider: this.provider,
+      name: `pgharbor-${props.environment}`,
+      driver: "bridge",
+      attachable: false,
+    });
+  }
+
+  /** The pgharbor PostgreSQL image (official image + pgBackRest + cron) for `major`, built once per host. */
+  public postgresImage(major: number): Image {
+    return this.image(`PostgresImage${major}`, `pgharbor/postgres`, String(major), renderPostgresDockerfile(major));
+  }
+
+  /** The PgBouncer image (Debian bookworm's pgbouncer), built once per host. */
+  public pgbouncerImage(): Image {
+    return this.image("PgbouncerImage", "pgharbor/pgbouncer", "1.18", renderPgbouncerDockerfile());
+  }
+
+  private image(id: string, repo: string, tagPrefix: string, dockerfile: string): Image {
+    const existing = this.images.get(id);
+    if (existing) return existing;
+    const hash = createHash("sha256").update(dockerfile).digest("hex").slice(0, 12);
+    const dir = join(tmpdir(), "pgharbor-build", hash);
+    if (!existsSync(join(dir, "Dockerfile"))) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "Dockerfile"), dockerfile);
+    }
+    const scope = new Construct(this, id);
+    const context = new TerraformAsset(scope, "context", { path: dir, type: AssetType.DIRECTORY });
+    const image = new Image(scope, "image", {
+      provider: this.provider,
+      name: `${repo}:${tagPrefix}-${hash}`,
+      keepLocally: true,
+      triggers: { dockerfile_sha256: hash },
+      buildAttribute: { context: context.path, dockerfile: "Dockerfile" },
+    });
+    this.images.set(id, image);
+    return image;
+  }
+
+  /** How a container on `from` reaches port `port` of container `containerName` on this host. */
+  public endpointFrom(from: DockerHost, containerName: string, publishedPort: number, internalPort: number, what: string): { host: string; port: number } {
+    if (from === this) return { host: containerName, port: internalPort };
+    if (!this.privateAddress) {
+      check(`${this.environment}/hosts.${this.name}`, [
+        {
+          when: true,
+          field: "privateAddress",
+          value: undefined,
+          problem: `${what} on host "${from.name}" must reach ${containerName} on host "${this.name}", which has no private address`,
+          fix: `set hosts.${this.name}.privateAddress to the address host "${from.name}" reaches it at`,
+        },
+      ]);
+    }
+    return { host: this.privateAddress!, port: publishedPort };
+  }
+}

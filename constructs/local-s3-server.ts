@@ -1,0 +1,157 @@
+import { Construct } from "constructs";
+import { ITerraformDependable } from "cdktf";
+import { Container, ContainerUpload } from "@cdktf/provider-docker/lib/container";
+import { Image } from "@cdktf/provider-docker/lib/image";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
+import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert";
+import { CertRequest } from "@cdktf/provider-tls/lib/cert-request";
+import { LocallySignedCert } from "@cdktf/provider-tls/lib/locally-signed-cert";
+import { Password } from "@cdktf/provider-random/lib/password";
+import { CONTAINER_PATHS } from "../postgres-config/paths";
+import { PGBACKREST_SECRET_ENV, RepoSettings } from "../postgres-config/pgbackrest-conf";
+import { renderSeaweedfsEntrypoint, SEAWEEDFS_PATHS } from "../postgres-config/seaweedfs";
+import { DockerHost } from "./docker-host";
+import { check } from "./errors";
+import { IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
+import { generatedSecret } from "./secrets";
+
+export interface LocalS3ServerProps {
+  readonly environment: string;
+  readonly host: DockerHost;
+  /** @default "pgharbor-<environment>-wal" */
+  readonly bucketName?: string;
+  /**
+   * SeaweedFS image, pinned.
+   * @default "chrislusf/seaweedfs:3.80"
+   */
+  readonly image?: string;
+  /**
+   * Memory limit of the server container.
+   * @default 512
+   */
+  readonly memoryMiB?: number;
+}
+
+export const SEAWEEDFS_DEFAULT_IMAGE = "chrislusf/seaweedfs:3.80";
+const S3_PORT = 8333;
+
+/**
+ * A local S3-compatible server for dev: SeaweedFS (Apache-2.0, actively maintained, one binary
+ * serving S3 with SigV4, path-style addressing, TLS and static credentials). It serves HTTPS with a
+ * certificate from a private CA the tls provider makes, and pgBackRest verifies it with that CA.
+ */
+export class LocalS3Server extends Construct implements IWalArchive {
+  public readonly kind = "local-s3" as const;
+  public readonly container: Container;
+  public readonly cipherPass: Password;
+  public readonly caCertPem: string;
+  public readonly dependables: ITerraformDependable[];
+  private readonly accessKey: Password;
+  private readonly secretKey: Password;
+  private readonly bucketName: string;
+  private readonly host: DockerHost;
+  private readonly environment: string;
+  private readonly containerName: string;
+
+  constructor(scope: Construct, id: string, props: LocalS3ServerProps) {
+    super(scope, id);
+    this.bucketName = props.bucketName ?? `pgharbor-${props.environment}-wal`;
+    const problem = bucketNameProblem(this.bucketName);
+    const memoryMiB = props.memoryMiB ?? 512;
+    check(`${props.environment}/archive`, [
+      { when: problem !== undefined, field: "bucketName", value: this.bucketName, problem: `is not a valid bucket name: it ${problem}`, fix: 'use lowercase letters, digits and hyphens, e.g. "pgharbor-dev-wal"' },
+      { when: !(memoryMiB >= 128), field: "memoryMiB", value: memoryMiB, problem: "is too small for the S3 server", fix: "give it at least 128 MiB" },
+    ]);
+    this.host = props.host;
+    this.environment = props.environment;
+    const name = `pgharbor-${props.environment}-s3`;
+    this.containerName = name;
+
+    const caKey = new PrivateKey(this, "ca-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const ca = new SelfSignedCert(this, "ca", {
+      privateKeyPem: caKey.privateKeyPem,
+      isCaCertificate: true,
+      validityPeriodHours: 24 * 365 * 5,
+      allowedUses: ["cert_signing", "crl_signing"],
+      subject: [{ commonName: `pgharbor ${props.environment} private CA` }],
+    });
+    const serverKey = new PrivateKey(this, "server-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const csr = new CertRequest(this, "server-csr", {
+      privateKeyPem: serverKey.privateKeyPem,
+      dnsNames: [name, "localhost"],
+      subject: [{ commonName: name }],
+    });
+    const cert = new LocallySignedCert(this, "server-cert", {
+      certRequestPem: csr.certRequestPem,
+      caPrivateKeyPem: caKey.privateKeyPem,
+      caCertPem: ca.certPem,
+      validityPeriodHours: 24 * 365,
+      earlyRenewalHours: 24 * 30,
+      allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+    });
+    this.caCertPem = ca.certPem;
+
+    this.accessKey = generatedSecret(this, "access-key", 20);
+    this.secretKey = generatedSecret(this, "secret-key", 40);
+    this.cipherPass = generatedSecret(this, "cipher-pass", 64);
+
+    const image = new Image(this, "image", { provider: props.host.provider, name: props.image ?? SEAWEEDFS_DEFAULT_IMAGE, keepLocally: true });
+    const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data` });
+    this.container = new Container(this, "container", {
+      provider: props.host.provider,
+      name,
+      image: image.imageId,
+      restart: "unless-stopped",
+      memory: memoryMiB,
+      networksAdvanced: [{ name: props.host.network.name, aliases: [name] }],
+      volumes: [{ volumeName: data.name, containerPath: SEAWEEDFS_PATHS.dataDir }],
+      entrypoint: ["/bin/sh", SEAWEEDFS_PATHS.entrypoint],
+      env: [
+        `S3_ACCESS_KEY=${this.accessKey.result}`,
+        `S3_SECRET_KEY=${this.secretKey.result}`,
+        `S3_BUCKET=${this.bucketName}`,
+        `S3_PORT=${S3_PORT}`,
+      ],
+      upload: [
+        { file: SEAWEEDFS_PATHS.entrypoint, content: renderSeaweedfsEntrypoint(), executable: true },
+        { file: SEAWEEDFS_PATHS.certFile, content: cert.certPem },
+        { file: SEAWEEDFS_PATHS.keyFile, content: serverKey.privateKeyPem },
+      ],
+      healthcheck: {
+        test: ["CMD-SHELL", "echo s3.bucket.list | weed shell 2>/dev/null | grep -qw \"$S3_BUCKET\""],
+        interval: "10s",
+        timeout: "5s",
+        retries: 6,
+        startPeriod: "20s",
+      },
+    });
+    this.dependables = [this.container];
+  }
+
+  public repoFor(host: DockerHost): RepoSettings {
+    const ep = this.host.endpointFrom(host, this.containerName, S3_PORT, S3_PORT, "the WAL archive");
+    return {
+      bucket: this.bucketName,
+      endpoint: ep.host,
+      port: ep.port,
+      region: "us-east-1",
+      uriStyle: "path",
+      path: repoPath(this.environment),
+      verifyTls: true,
+      caFile: CONTAINER_PATHS.s3CaFile,
+    };
+  }
+
+  public containerEnv(): string[] {
+    return [
+      `${PGBACKREST_SECRET_ENV.cipherPass}=${this.cipherPass.result}`,
+      `${PGBACKREST_SECRET_ENV.s3Key}=${this.accessKey.result}`,
+      `${PGBACKREST_SECRET_ENV.s3KeySecret}=${this.secretKey.result}`,
+    ];
+  }
+
+  public containerUploads(): ContainerUpload[] {
+    return [{ file: CONTAINER_PATHS.s3CaFile, content: this.caCertPem }];
+  }
+}

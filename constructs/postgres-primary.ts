@@ -1,0 +1,341 @@
+import { Construct } from "constructs";
+import { ITerraformDependable, Lazy } from "cdktf";
+import { Container, ContainerUpload } from "@cdktf/provider-docker/lib/container";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { Password } from "@cdktf/provider-random/lib/password";
+import { PostgresMajor, SUPPORTED_MAJORS } from "../postgres-config/parameter-catalogue";
+import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
+import {
+  checkParameterOverrides,
+  deriveMemorySettings,
+  memoryValueToMiB,
+  MemorySettings,
+  MIN_MEMORY_MIB,
+  ParameterValue,
+  PostgresConfInput,
+  renderPostgresqlConf,
+} from "../postgres-config/postgresql-conf";
+import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
+import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
+import { IDENTIFIER, PASSWORD_ENV, RESERVED_NAMES, renderRolesSql } from "../postgres-config/roles";
+import { renderPrimaryEntrypoint, renderReconcileRoles } from "../postgres-config/scripts";
+import { DockerHost } from "./docker-host";
+import { check, isInt, PgharborConfigError, Rule } from "./errors";
+import { IWalArchive } from "./wal-archive";
+import { generatedSecret } from "./secrets";
+import { literal } from "./terraform-text";
+
+/** What replicas, PgBouncer and the backup container need from a primary. */
+export interface IPostgresPrimary {
+  readonly environment: string;
+  readonly host: DockerHost;
+  readonly archive: IWalArchive;
+  readonly majorVersion: PostgresMajor;
+  readonly maxConnections: number;
+  readonly appUser: string;
+  readonly appDatabase: string;
+  readonly passwords: PrimaryPasswords;
+  /** Container memory limit, the default for replicas. */
+  readonly memoryMiB: number;
+  /** The primary's container: what replicas wait for. */
+  readonly dependable: ITerraformDependable;
+  /** Host and port a container on `from` reaches this primary at (publishes the port when cross-host). */
+  endpointFor(from: DockerHost, what: string): { host: string; port: number };
+  /** Registers a replica; returns the name of its physical replication slot. */
+  attachReplica(name: string): string;
+  /** postgresql.conf input shared with replicas so standby-critical settings agree. */
+  confInput(): Omit<PostgresConfInput, "role" | "memory">;
+}
+
+export interface PrimaryPasswords {
+  readonly superuser: Password;
+  readonly app: Password;
+  readonly replication: Password;
+  readonly pooler: Password;
+  readonly monitor: Password;
+}
+
+export interface PostgresPrimaryProps {
+  readonly environment: string;
+  /** Docker host the primary (and its backup container) run on. */
+  readonly host: DockerHost;
+  /** Where WAL is archived and backups go. */
+  readonly archive: IWalArchive;
+  /**
+   * PostgreSQL major version of the official `postgres` image.
+   * @default 17
+   */
+  readonly majorVersion?: number;
+  /**
+   * Container memory limit; shared_buffers, effective_cache_size, work_mem and maintenance_work_mem derive from it.
+   * @default 1024
+   */
+  readonly memoryMiB?: number;
+  /**
+   * CPU limit (cores, fractional allowed).
+   * @default 1
+   */
+  readonly cpus?: number;
+  /** @default 100 */
+  readonly maxConnections?: number;
+  /**
+   * Recovery point objective: the most committed data, in seconds, a loss of this host may lose.
+   * archive_timeout derives from it (rpoSeconds − 10 above 20 s, half of it below).
+   * @default 60
+   */
+  readonly rpoSeconds?: number;
+  /**
+   * Most WAL a replication slot may hold back before the slot is invalidated (protects the primary's disk).
+   * @default 4096
+   */
+  readonly maxSlotWalKeepSizeMiB?: number;
+  /**
+   * Extra or overriding postgresql.conf parameters, checked against the major's parameter list.
+   * @default {}
+   */
+  readonly parameters?: Record<string, ParameterValue>;
+  /** @default "app" */
+  readonly appUser?: string;
+  /** @default "app" */
+  readonly appDatabase?: string;
+  /**
+   * Refuse `terraform destroy` of the data volume (and keep it when the container is replaced, as always).
+   * @default false
+   */
+  readonly protectData?: boolean;
+  /**
+   * Host port published on `host.privateAddress` when a replica or PgBouncer on another host needs the primary.
+   * @default 5432
+   */
+  readonly publishPort?: number;
+  /**
+   * Drop WAL that waits for the archive beyond this size (pgBackRest archive-push-queue-max): keeps the
+   * primary's disk from filling while the bucket is down, at the cost of a gap in the archive.
+   * @default - never drop WAL: it stays in pg_wal until the bucket is back
+   */
+  readonly archivePushQueueMaxMiB?: number;
+}
+
+/** archive_timeout from the RPO target: leave 10 s for pgBackRest's asynchronous push above 20 s. */
+export function archiveTimeoutFor(rpoSeconds: number): number {
+  return rpoSeconds > 20 ? rpoSeconds - 10 : Math.max(1, Math.ceil(rpoSeconds / 2));
+}
+
+/** Memory each connection is budgeted in the "memory too small" check. */
+export const PER_CONNECTION_MIB = 4;
+
+/**
+ * Checks the memory-derived settings fit the limit; returns the settings with overrides applied.
+ */
+export function sizeMemory(scope: string, memoryMiB: number, maxConnections: number, parameters: Record<string, ParameterValue>): MemorySettings {
+  const derived = deriveMemorySettings(memoryMiB, maxConnections);
+  const memory: MemorySettings = { ...derived };
+  for (const k of Object.keys(memory) as Array<keyof MemorySettings>) {
+    if (parameters[k] !== undefined) memory[k] = String(parameters[k]);
+  }
+  const sharedMiB = memoryValueToMiB(memory.shared_buffers) ?? NaN;
+  const needed = Math.ceil(sharedMiB + maxConnections * PER_CONNECTION_MIB + 64);
+  const badUnits = (Object.keys(memory) as Array<keyof MemorySettings>).filter((k) => memoryValueToMiB(memory[k], k === "shared_buffers" || k === "effective_cache_size" ? 8 : 1) === undefined);
+  check(scope, [
+    ...badUnits.map<Rule>((k) => ({ when: true, field: `parameters.${k}`, value: memory[k], problem: "is not a memory size", fix: 'write it as a whole number with kB, MB or GB, e.g. "256MB"' })),
+    {
+      when: badUnits.length === 0 && needed > memoryMiB,
+      field: "memoryMiB",
+      value: memoryMiB,
+      problem: `is too small: shared_buffers ${memory.shared_buffers} + ${maxConnections} connections × ${PER_CONNECTION_MIB} MiB + 64 MiB overhead need ${needed} MiB`,
+      fix: `raise memoryMiB to at least ${needed}, or lower maxConnections (PgBouncer multiplexes clients) or shared_buffers`,
+    },
+  ]);
+  return memory;
+}
+
+export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number; memoryMiB: number; cpus: number; maxConnections: number; rpoSeconds: number; maxSlot: number; appUser: string; appDatabase: string; publishPort: number }): Rule[] {
+  const r = resolved;
+  return [
+    { when: !(SUPPORTED_MAJORS as readonly number[]).includes(r.major), field: "majorVersion", value: r.major, problem: "is not a supported PostgreSQL major", fix: `use one of ${SUPPORTED_MAJORS.join(", ")}` },
+    { when: !isInt(r.memoryMiB) || r.memoryMiB < MIN_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `must be a whole number of MiB ≥ ${MIN_MEMORY_MIB}`, fix: `give the container at least ${MIN_MEMORY_MIB} MiB` },
+    { when: !(typeof r.cpus === "number" && r.cpus > 0 && r.cpus <= 256), field: "cpus", value: r.cpus, problem: "must be a number of cores > 0", fix: "use e.g. 0.5, 1 or 4" },
+    { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > 10000, field: "maxConnections", value: r.maxConnections, problem: "must be a whole number from 10 to 10000", fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
+    { when: !isInt(r.rpoSeconds) || r.rpoSeconds < 1 || r.rpoSeconds > 86400, field: "rpoSeconds", value: r.rpoSeconds, problem: "must be a whole number of seconds from 1 to 86400", fix: "state the data loss you accept, e.g. 60" },
+    { when: !isInt(r.maxSlot) || r.maxSlot < 64, field: "maxSlotWalKeepSizeMiB", value: r.maxSlot, problem: "must cap slot WAL at a whole number of MiB ≥ 64 (unlimited lets a dead replica fill the disk)", fix: "set a cap below the free space of the data volume, e.g. 4096" },
+    { when: !IDENTIFIER.test(r.appUser) || RESERVED_NAMES.has(r.appUser), field: "appUser", value: r.appUser, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
+    { when: !IDENTIFIER.test(r.appDatabase) || RESERVED_NAMES.has(r.appDatabase), field: "appDatabase", value: r.appDatabase, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
+    { when: !isInt(r.publishPort) || r.publishPort < 1 || r.publishPort > 65535, field: "publishPort", value: r.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 5432" },
+    { when: p.archivePushQueueMaxMiB !== undefined && (!isInt(p.archivePushQueueMaxMiB) || p.archivePushQueueMaxMiB < 256), field: "archivePushQueueMaxMiB", value: p.archivePushQueueMaxMiB, problem: "must be a whole number of MiB ≥ 256", fix: "leave it unset to never drop WAL, or give a size well above a day of WAL" },
+  ];
+}
+
+/**
+ * The PostgreSQL primary: official image + pgBackRest, data checksums, a named data volume that
+ * outlives the container, pg_isready healthcheck, WAL archived asynchronously to the bucket, roles
+ * reconciled on every start, replication settings following the replicas attached.
+ */
+export class PostgresPrimary extends Construct implements IPostgresPrimary {
+  public readonly environment: string;
+  public readonly host: DockerHost;
+  public readonly archive: IWalArchive;
+  public readonly majorVersion: PostgresMajor;
+  public readonly maxConnections: number;
+  public readonly appUser: string;
+  public readonly appDatabase: string;
+  public readonly passwords: PrimaryPasswords;
+  public readonly container: Container;
+  public readonly dataVolume: Volume;
+  public readonly socketVolume: Volume;
+  public readonly memory: MemorySettings;
+  public readonly archiveTimeoutSeconds: number;
+  public readonly memoryMiB: number;
+  /** Container name: also its DNS name on the environment's network. */
+  public readonly containerName: string;
+  private readonly replicas: string[] = [];
+  private readonly props: PostgresPrimaryProps;
+  private readonly maxSlotWalKeepSizeMiB: number;
+  private readonly publishPort: number;
+  private published = false;
+
+  constructor(scope: Construct, id: string, props: PostgresPrimaryProps) {
+    super(scope, id);
+    const where = `${props.environment}/primary`;
+    const resolved = {
+      major: props.majorVersion ?? 17,
+      memoryMiB: props.memoryMiB ?? 1024,
+      cpus: props.cpus ?? 1,
+      maxConnections: props.maxConnections ?? 100,
+      rpoSeconds: props.rpoSeconds ?? 60,
+      maxSlot: props.maxSlotWalKeepSizeMiB ?? 4096,
+      appUser: props.appUser ?? "app",
+      appDatabase: props.appDatabase ?? "app",
+      publishPort: props.publishPort ?? 5432,
+    };
+    check(where, primaryRules(props, resolved));
+    const major = resolved.major as PostgresMajor;
+    const parameters = props.parameters ?? {};
+    const problems = checkParameterOverrides(major, parameters);
+    if (problems.length) {
+      throw new PgharborConfigError(problems.map((pr) => `[${where}] parameters.${pr.name}: ${pr.name} ${pr.reason}.`).join("\n"));
+    }
+    this.memory = sizeMemory(where, resolved.memoryMiB, resolved.maxConnections, parameters);
+
+    this.props = props;
+    this.environment = props.environment;
+    this.host = props.host;
+    this.archive = props.archive;
+    this.majorVersion = major;
+    this.maxConnections = resolved.maxConnections;
+    this.appUser = resolved.appUser;
+    this.appDatabase = resolved.appDatabase;
+    this.maxSlotWalKeepSizeMiB = resolved.maxSlot;
+    this.memoryMiB = resolved.memoryMiB;
+    this.publishPort = resolved.publishPort;
+    this.archiveTimeoutSeconds = archiveTimeoutFor(resolved.rpoSeconds);
+    const protect = props.protectData ?? false;
+
+    this.passwords = {
+      superuser: generatedSecret(this, "superuser-password", 32),
+      app: generatedSecret(this, "app-password", 32),
+      replication: generatedSecret(this, "replication-password", 32),
+      pooler: generatedSecret(this, "pooler-password", 32),
+      monitor: generatedSecret(this, "monitor-password", 32),
+    };
+
+    const name = `pgharbor-${props.environment}-primary`;
+    this.containerName = name;
+    const provider = props.host.provider;
+    this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: protect ? { preventDestroy: true } : undefined });
+    this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
+
+    const archive = props.archive;
+    const uploads: ContainerUpload[] = [
+      { file: P.postgresqlConf, content: Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) }) },
+      { file: P.hbaConf, content: literal(renderPgHba()) },
+      { file: P.identConf, content: literal(renderPgIdent()) },
+      {
+        file: P.pgbackrestConf,
+        content: literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB })),
+      },
+      { file: `${P.scriptsDir}/primary-entrypoint.sh`, content: literal(renderPrimaryEntrypoint()), executable: true },
+      { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
+      { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: this.appUser, appDatabase: this.appDatabase, major })) },
+      ...archive.containerUploads(),
+    ];
+
+    this.container = new Container(this, "container", {
+      provider,
+      name,
+      hostname: name,
+      image: props.host.postgresImage(major).imageId,
+      entrypoint: [`${P.scriptsDir}/primary-entrypoint.sh`],
+      command: ["postgres", "-c", `config_file=${P.postgresqlConf}`],
+      env: [
+        `PGDATA=${P.dataDir}`,
+        "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
+        `${PASSWORD_ENV.superuser}=${this.passwords.superuser.result}`,
+        `${PASSWORD_ENV.app}=${this.passwords.app.result}`,
+        `${PASSWORD_ENV.replication}=${this.passwords.replication.result}`,
+        `${PASSWORD_ENV.pooler}=${this.passwords.pooler.result}`,
+        `${PASSWORD_ENV.monitor}=${this.passwords.monitor.result}`,
+        ...archive.containerEnv(),
+      ],
+      volumes: [
+        { volumeName: this.dataVolume.name, containerPath: P.dataDir },
+        { volumeName: this.socketVolume.name, containerPath: P.socketDir },
+      ],
+      upload: uploads,
+      networksAdvanced: [{ name: props.host.network.name, aliases: [name] }],
+      healthcheck: {
+        test: ["CMD", "pg_isready", "-q", "-h", P.socketDir, "-p", "5432", "-U", "postgres", "-d", "postgres"],
+        interval: "10s",
+        timeout: "5s",
+        retries: 6,
+        startPeriod: "60s",
+      },
+      restart: "unless-stopped",
+      memory: resolved.memoryMiB,
+      cpus: String(resolved.cpus),
+      shmSize: Math.max(64, Math.floor(resolved.memoryMiB / 4)),
+      stopSignal: "SIGINT",
+      stopTimeout: 120,
+      destroyGraceSeconds: 120,
+      logDriver: "json-file",
+      logOpts: { "max-size": "50m", "max-file": "5" },
+      dependsOn: archive.dependables,
+    });
+  }
+
+  public get dependable(): ITerraformDependable {
+    return this.container;
+  }
+
+  public attachReplica(name: string): string {
+    if (this.replicas.includes(name)) {
+      throw new PgharborConfigError(`[${this.environment}/replicas] name = ${JSON.stringify(name)}: two replicas share this name, and with it a replication slot. Fix: give every replica its own name.`);
+    }
+    this.replicas.push(name);
+    return `pgharbor_${name.replace(/[^a-z0-9_]/g, "_")}`;
+  }
+
+  public get replicaCount(): number {
+    return this.replicas.length;
+  }
+
+  public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
+    const ep = this.host.endpointFrom(from, this.containerName, this.publishPort, 5432, what);
+    if (from !== this.host && !this.published) {
+      this.published = true;
+      this.container.addOverride("ports", [{ internal: 5432, external: this.publishPort, ip: this.host.privateAddress, protocol: "tcp" }]);
+    }
+    return ep;
+  }
+
+  public confInput(): Omit<PostgresConfInput, "role" | "memory"> {
+    return {
+      major: this.majorVersion,
+      maxConnections: this.maxConnections,
+      replicaCount: this.replicas.length,
+      archiveTimeoutSeconds: this.archiveTimeoutSeconds,
+      maxSlotWalKeepSizeMiB: this.maxSlotWalKeepSizeMiB,
+      stanza: STANZA,
+      parameters: this.props.parameters,
+    };
+  }
+}

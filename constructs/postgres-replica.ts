@@ -1,0 +1,144 @@
+import { Construct } from "constructs";
+import { Lazy } from "cdktf";
+import { Container } from "@cdktf/provider-docker/lib/container";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { renderPostgresqlConf } from "../postgres-config/postgresql-conf";
+import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
+import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
+import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
+import { renderReplicaBootstrap, renderReplicaEntrypoint } from "../postgres-config/scripts";
+import { DockerHost } from "./docker-host";
+import { check, isInt } from "./errors";
+import { IPostgresPrimary, sizeMemory } from "./postgres-primary";
+import { literal } from "./terraform-text";
+
+/** What PgBouncer needs from a replica. */
+export interface IPostgresReplica {
+  readonly name: string;
+  endpointFor(from: DockerHost, what: string): { host: string; port: number };
+}
+
+export interface PostgresReplicaProps {
+  /** The primary to stream from (and whose archive to restore from). */
+  readonly primary: IPostgresPrimary;
+  /**
+   * Docker host to run on; another host needs its own provider and a private address on the primary's host.
+   * @default - the primary's host
+   */
+  readonly host?: DockerHost;
+  /** @default - the primary's memoryMiB */
+  readonly memoryMiB?: number;
+  /** @default 1 */
+  readonly cpus?: number;
+  /** @default false */
+  readonly protectData?: boolean;
+  /**
+   * Host port published on `host.privateAddress` when PgBouncer runs on another host.
+   * @default 5432
+   */
+  readonly publishPort?: number;
+}
+
+/**
+ * A streaming hot standby with its own physical slot. On first start it restores from the bucket when
+ * a backup exists (pgBackRest restore --type=standby), else takes a pg_basebackup from the primary;
+ * afterwards it follows the primary through its slot and fetches older WAL from the archive.
+ */
+export class PostgresReplica extends Construct implements IPostgresReplica {
+  public readonly name: string;
+  public readonly host: DockerHost;
+  public readonly container: Container;
+  public readonly dataVolume: Volume;
+  public readonly slotName: string;
+  /** Container name: also its DNS name on the environment's network. */
+  public readonly containerName: string;
+  private readonly publishPort: number;
+  private published = false;
+
+  constructor(scope: Construct, id: string, props: PostgresReplicaProps) {
+    super(scope, id);
+    const primary = props.primary;
+    const where = `${primary.environment}/replicas.${id}`;
+    const host = props.host ?? primary.host;
+    const cpus = props.cpus ?? 1;
+    this.publishPort = props.publishPort ?? 5432;
+    check(where, [
+      { when: !/^[a-z][a-z0-9-]{0,30}$/.test(id), field: "name", value: id, problem: "must be lowercase letters, digits and hyphens, starting with a letter (≤ 31 characters)", fix: 'name replicas like "replica-1"' },
+      { when: !(typeof cpus === "number" && cpus > 0), field: "cpus", value: cpus, problem: "must be a number of cores > 0", fix: "use e.g. 0.5, 1 or 4" },
+      { when: !isInt(this.publishPort) || this.publishPort < 1 || this.publishPort > 65535, field: "publishPort", value: this.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535" },
+    ]);
+    const memoryMiB = props.memoryMiB ?? primary.memoryMiB;
+    check(where, [{ when: !isInt(memoryMiB) || memoryMiB < 256, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 256", fix: "give the replica at least 256 MiB" }]);
+    const memory = sizeMemory(where, memoryMiB, primary.maxConnections, primary.confInput().parameters ?? {});
+
+    this.name = id;
+    this.host = host;
+    this.slotName = primary.attachReplica(id);
+    const name = `pgharbor-${primary.environment}-${id}`;
+    this.containerName = name;
+    const provider = host.provider;
+    const upstream = primary.endpointFor(host, `replica "${id}"`);
+    this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: props.protectData ? { preventDestroy: true } : undefined });
+    const archive = primary.archive;
+    const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id}`;
+
+    this.container = new Container(this, "container", {
+      provider,
+      name,
+      hostname: name,
+      image: host.postgresImage(primary.majorVersion).imageId,
+      entrypoint: [`${P.scriptsDir}/replica-entrypoint.sh`],
+      command: ["postgres", "-c", `config_file=${P.postgresqlConf}`],
+      env: [
+        `PGDATA=${P.dataDir}`,
+        `PRIMARY_HOST=${upstream.host}`,
+        `PRIMARY_PORT=${upstream.port}`,
+        `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
+        ...archive.containerEnv(),
+      ],
+      volumes: [{ volumeName: this.dataVolume.name, containerPath: P.dataDir }],
+      upload: [
+        {
+          file: P.postgresqlConf,
+          content: Lazy.stringValue({
+            produce: () => literal(renderPostgresqlConf({ ...primary.confInput(), role: "replica", memory, primaryConninfo: conninfo, primarySlotName: this.slotName })),
+          }),
+        },
+        { file: P.hbaConf, content: literal(renderPgHba()) },
+        { file: P.identConf, content: literal(renderPgIdent()) },
+        { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 2, compressLevel: 3 })) },
+        { file: `${P.scriptsDir}/replica-entrypoint.sh`, content: literal(renderReplicaEntrypoint()), executable: true },
+        { file: `${P.scriptsDir}/replica-bootstrap.sh`, content: literal(renderReplicaBootstrap({ slotName: this.slotName })), executable: true },
+        ...archive.containerUploads(),
+      ],
+      networksAdvanced: [{ name: host.network.name, aliases: [name] }],
+      healthcheck: {
+        test: ["CMD", "pg_isready", "-q", "-h", P.socketDir, "-p", "5432"],
+        interval: "10s",
+        timeout: "5s",
+        retries: 6,
+        startPeriod: "300s",
+      },
+      restart: "unless-stopped",
+      memory: memoryMiB,
+      cpus: String(cpus),
+      shmSize: Math.max(64, Math.floor(memoryMiB / 4)),
+      stopSignal: "SIGINT",
+      stopTimeout: 120,
+      destroyGraceSeconds: 120,
+      logDriver: "json-file",
+      logOpts: { "max-size": "50m", "max-file": "5" },
+      dependsOn: [primary.dependable, ...archive.dependables],
+    });
+  }
+
+  public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
+    const ep = this.host.endpointFrom(from, this.containerName, this.publishPort, 5432, what);
+    if (from !== this.host && !this.published) {
+      this.published = true;
+      this.container.addOverride("ports", [{ internal: 5432, external: this.publishPort, ip: this.host.privateAddress, protocol: "tcp" }]);
+    }
+    return ep;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * pgbouncer.ini rendering. Transaction pooling; one read-write database to the primary and one
+ * read-only database to the replicas. Users authenticate with SCRAM against the secret that
+ * auth_query fetches through the lookup role: no user passwords in any file.
+ */
+import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { ROLE_NAMES } from "../postgres-config/roles";
+
+export interface PgbouncerEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface PgbouncerIniInput {
+  listenPort: number;
+  /** Name clients use for the read-write pool (also the server database name). */
+  database: string;
+  /** Name clients use for the read-only pool. */
+  readOnlyDatabase: string;
+  primary: PgbouncerEndpoint;
+  /** Replicas serving the read-only pool; empty: the primary serves it. */
+  replicas: PgbouncerEndpoint[];
+  poolMode: "transaction" | "session";
+  defaultPoolSize: number;
+  reservePoolSize: number;
+  /** Cap of server connections per database (read-write pool to the primary). */
+  maxDbConnections: number;
+  maxClientConnections: number;
+}
+
+export const AUTH_QUERY = "SELECT uname, phash FROM pgharbor.user_lookup($1)";
+
+function hostsOf(eps: PgbouncerEndpoint[]): { host: string; port: number } {
+  // PgBouncer 1.18 takes a comma-separated host list (round robin) with one shared port.
+  return { host: eps.map((e) => e.host).join(","), port: eps[0].port };
+}
+
+export function renderPgbouncerIni(input: PgbouncerIniInput): string {
+  const ro = hostsOf(input.replicas.length ? input.replicas : [input.primary]);
+  const lines = [
+    "; pgbouncer.ini rendered by pgharbor. Do not edit: change the stack.",
+    "[databases]",
+    `${input.database} = host=${input.primary.host} port=${input.primary.port} dbname=${input.database}`,
+    `${input.readOnlyDatabase} = host=${ro.host} port=${ro.port} dbname=${input.database}`,
+    "",
+    "[pgbouncer]",
+    "listen_addr = 0.0.0.0",
+    `listen_port = ${input.listenPort}`,
+    "unix_socket_dir =",
+    `pidfile = ${P.pgbouncerRunDir}/pgbouncer.pid`,
+    "auth_type = scram-sha-256",
+    `auth_file = ${P.pgbouncerRunDir}/userlist.txt`,
+    `auth_user = ${ROLE_NAMES.pooler}`,
+    `auth_query = ${AUTH_QUERY}`,
+    `pool_mode = ${input.poolMode}`,
+    `default_pool_size = ${input.defaultPoolSize}`,
+    `reserve_pool_size = ${input.reservePoolSize}`,
+    "reserve_pool_timeout = 3",
+    `max_db_connections = ${input.maxDbConnections}`,
+    `max_client_conn = ${input.maxClientConnections}`,
+    "server_check_query = select 1",
+    "server_check_delay = 10",
+    "server_lifetime = 3600",
+    "server_idle_timeout = 300",
+    "server_connect_timeout = 5",
+    "query_wait_timeout = 60",
+    "ignore_startup_parameters = extra_float_digits,options",
+    `stats_users = ${ROLE_NAMES.monitor}`,
+    "log_connections = 1",
+    "log_disconnections = 1",
+    "log_pooler_errors = 1",
+    "stats_period = 60",
+  ];
+  return lines.join("\n") + "\n";
+}

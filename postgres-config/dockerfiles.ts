@@ -1,0 +1,35 @@
+/**
+ * Image build files. The images hold packages only; every script and configuration file reaches the
+ * containers through the docker provider's uploads, so a configuration change never needs a rebuild
+ * and the synthesised JSON holds everything a container runs.
+ */
+import { CONTAINER_PATHS as P } from "./paths";
+
+/** The official postgres image (major pinned) with pgBackRest and cron: primary, replicas and backup container. */
+export function renderPostgresDockerfile(major: number): string {
+  return `# Rendered by pgharbor.
+FROM postgres:${major}-bookworm
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends pgbackrest cron ca-certificates; \\
+    rm -rf /var/lib/apt/lists/*; \\
+    install -d -o postgres -g postgres -m 0750 ${P.pgbackrestSpool} ${P.pgbackrestLock} /var/log/pgbackrest /var/lib/pgharbor ${P.statusDir} ${P.restoreScratchDir}; \\
+    install -d -m 0755 /etc/pgbackrest ${P.scriptsDir}; \\
+    pgbackrest version
+ENV PGDATA=${P.dataDir}
+`;
+}
+
+/** PgBouncer from Debian bookworm: the same 1.18 build the runtime tests run. */
+export function renderPgbouncerDockerfile(): string {
+  return `# Rendered by pgharbor.
+FROM debian:bookworm-slim
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends pgbouncer postgresql-client-15 ca-certificates; \\
+    rm -rf /var/lib/apt/lists/*; \\
+    install -d -o postgres -g postgres -m 0700 ${P.pgbouncerRunDir}; \\
+    install -d -m 0755 ${P.scriptsDir}
+USER postgres
+`;
+}

@@ -1,0 +1,26 @@
+/**
+ * Paths inside the containers. One table so the renderers, the constructs and the runtime harness
+ * (which maps every container path into a temporary root) agree on them.
+ */
+export const CONTAINER_PATHS = {
+  dataDir: "/var/lib/postgresql/data",
+  socketDir: "/var/run/postgresql",
+  configDir: "/etc/postgresql",
+  postgresqlConf: "/etc/postgresql/postgresql.conf",
+  hbaConf: "/etc/postgresql/pg_hba.conf",
+  identConf: "/etc/postgresql/pg_ident.conf",
+  pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
+  pgbackrestSpool: "/var/spool/pgbackrest",
+  pgbackrestLock: "/tmp/pgbackrest",
+  s3CaFile: "/etc/pgharbor/tls/s3-ca.crt",
+  scriptsDir: "/usr/local/lib/pgharbor",
+  secretsDir: "/run/pgharbor",
+  statusDir: "/var/lib/pgharbor/status",
+  restoreScratchDir: "/var/lib/pgharbor/scratch",
+  crontab: "/etc/cron.d/pgharbor",
+  pgbouncerIni: "/etc/pgbouncer/pgbouncer.ini",
+  pgbouncerRunDir: "/run/pgbouncer",
+} as const;
+
+/** The pgBackRest stanza every environment uses: one cluster per environment. */
+export const STANZA = "pgharbor";

@@ -1,0 +1,203 @@
+/**
+ * postgresql.conf rendering: pure functions, no cdktf.
+ *
+ * The primary and every replica get a file from the same function so the settings a hot standby
+ * must share with its primary (max_connections, max_wal_senders, max_worker_processes, …) agree.
+ */
+import { isKnownParameter, majorsKnowing, PostgresMajor } from "./parameter-catalogue";
+import { CONTAINER_PATHS } from "./paths";
+
+export type ParameterValue = string | number | boolean;
+
+export interface MemorySettings {
+  shared_buffers: string;
+  effective_cache_size: string;
+  work_mem: string;
+  maintenance_work_mem: string;
+}
+
+/** Smallest container memory limit pgharbor accepts: below it the derived settings starve PostgreSQL. */
+export const MIN_MEMORY_MIB = 256;
+
+/**
+ * Memory settings derived from the container's memory limit, the way a DBA sizes a dedicated host:
+ * shared_buffers 25 %, effective_cache_size 75 %, maintenance_work_mem 5 % (64 MiB..2 GiB),
+ * work_mem what is left after shared_buffers spread over max_connections × 3 sort/hash nodes (≥ 1 MiB).
+ */
+export function deriveMemorySettings(memoryMiB: number, maxConnections: number): MemorySettings {
+  const sharedBuffers = Math.max(32, Math.floor(memoryMiB / 4));
+  const effectiveCache = Math.floor((memoryMiB * 3) / 4);
+  const maintenance = clamp(Math.floor(memoryMiB / 20), 64, 2048);
+  const workMemKiB = Math.max(1024, Math.floor(((memoryMiB - sharedBuffers) * 1024) / (maxConnections * 3)));
+  return {
+    shared_buffers: `${sharedBuffers}MB`,
+    effective_cache_size: `${effectiveCache}MB`,
+    work_mem: `${workMemKiB}kB`,
+    maintenance_work_mem: `${maintenance}MB`,
+  };
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+/** Parses a PostgreSQL memory value ("128MB", "4GB", "512kB", or a bare number of 8 kB pages for shared_buffers) to MiB. */
+export function memoryValueToMiB(value: ParameterValue, bareUnitKiB = 8): number | undefined {
+  const m = /^\s*(\d+)\s*(kB|MB|GB|TB)?\s*$/.exec(String(value));
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case "kB":
+      return n / 1024;
+    case "MB":
+      return n;
+    case "GB":
+      return n * 1024;
+    case "TB":
+      return n * 1024 * 1024;
+    default:
+      return (n * bareUnitKiB) / 1024;
+  }
+}
+
+/** Parameters pgharbor sets from construct props: overriding them through `parameters` is refused. */
+export const MANAGED_PARAMETERS: Record<string, string> = {
+  archive_mode: "WAL archiving is always on; it is what the bucket is for",
+  archive_command: "it is rendered from the WAL archive (pgBackRest archive-push)",
+  archive_timeout: "set `rpoSeconds` instead",
+  restore_command: "it is rendered from the WAL archive (pgBackRest archive-get)",
+  primary_conninfo: "it is rendered from the primary the replica is attached to",
+  primary_slot_name: "every replica gets its own slot, named after the replica",
+  hba_file: "pgharbor renders pg_hba.conf",
+  ident_file: "pgharbor renders pg_ident.conf",
+  config_file: "pgharbor renders postgresql.conf",
+  data_directory: "the data directory is the named volume",
+  port: "pgharbor fixes the port inside the container to 5432",
+  listen_addresses: "the container listens on its private network",
+  unix_socket_directories: "the socket directory is shared with the backup container",
+  max_connections: "set `maxConnections` instead (PgBouncer pools are checked against it)",
+  max_wal_senders: "it is derived from the replicas attached",
+  max_replication_slots: "it is derived from the replicas attached",
+  max_slot_wal_keep_size: "set `maxSlotWalKeepSizeMiB` instead (it must stay capped)",
+  wal_level: "streaming replicas and archiving need `replica`; it is fixed",
+  hot_standby: "replicas are hot standbys",
+};
+
+export interface PostgresConfInput {
+  major: PostgresMajor;
+  role: "primary" | "replica";
+  maxConnections: number;
+  memory: MemorySettings;
+  /** Number of replicas attached to the primary (drives senders and slots). */
+  replicaCount: number;
+  archiveTimeoutSeconds: number;
+  maxSlotWalKeepSizeMiB: number;
+  /** pgBackRest stanza name. */
+  stanza: string;
+  /** Replica only: libpq connection string to the primary, without password (a passfile is used). */
+  primaryConninfo?: string;
+  /** Replica only: its physical slot on the primary. */
+  primarySlotName?: string;
+  /** User overrides, already validated. */
+  parameters?: Record<string, ParameterValue>;
+}
+
+/** Parameters the renderer emits, in order, before user overrides. Exposed for tests and the policy pack. */
+export function postgresParameters(input: PostgresConfInput): Array<[string, ParameterValue]> {
+  const senders = input.replicaCount + 3; // replicas + pg_basebackup bootstrap + pgBackRest + spare
+  const p: Array<[string, ParameterValue]> = [
+    ["listen_addresses", "*"],
+    ["port", 5432],
+    ["max_connections", input.maxConnections],
+    ["superuser_reserved_connections", 3],
+    ["unix_socket_directories", CONTAINER_PATHS.socketDir],
+    ["hba_file", CONTAINER_PATHS.hbaConf],
+    ["ident_file", CONTAINER_PATHS.identConf],
+    ["password_encryption", "scram-sha-256"],
+    ["shared_buffers", input.memory.shared_buffers],
+    ["effective_cache_size", input.memory.effective_cache_size],
+    ["work_mem", input.memory.work_mem],
+    ["maintenance_work_mem", input.memory.maintenance_work_mem],
+    ["huge_pages", "try"],
+    ["shared_preload_libraries", "pg_stat_statements"],
+    ["wal_level", "replica"],
+    ["wal_compression", "zstd"],
+    ["wal_log_hints", "on"],
+    ["max_wal_size", "2GB"],
+    ["min_wal_size", "256MB"],
+    ["wal_keep_size", "256MB"],
+    ["checkpoint_timeout", "15min"],
+    ["checkpoint_completion_target", 0.9],
+    ["max_wal_senders", senders],
+    ["max_replication_slots", senders],
+    ["max_slot_wal_keep_size", `${input.maxSlotWalKeepSizeMiB}MB`],
+    ["archive_mode", "on"],
+    ["archive_command", `pgbackrest --config=${CONTAINER_PATHS.pgbackrestConf} --stanza=${input.stanza} archive-push %p`],
+    ["archive_timeout", input.archiveTimeoutSeconds],
+    ["restore_command", `pgbackrest --config=${CONTAINER_PATHS.pgbackrestConf} --stanza=${input.stanza} archive-get %f "%p"`],
+    ["hot_standby", "on"],
+    ["hot_standby_feedback", "on"],
+    ["wal_receiver_timeout", "60s"],
+    ["random_page_cost", 1.1],
+    ["effective_io_concurrency", 200],
+    ["log_destination", "stderr"],
+    ["logging_collector", "off"],
+    ["log_line_prefix", "%m [%p] %q%u@%d app=%a client=%h "],
+    ["log_checkpoints", "on"],
+    ["log_lock_waits", "on"],
+    ["log_temp_files", 0],
+    ["log_autovacuum_min_duration", "10s"],
+    ["log_min_duration_statement", "1s"],
+    ["track_io_timing", "on"],
+  ];
+  if (input.role === "replica") {
+    p.push(["primary_conninfo", input.primaryConninfo ?? ""]);
+    p.push(["primary_slot_name", input.primarySlotName ?? ""]);
+  }
+  const overrides = input.parameters ?? {};
+  const merged = new Map(p);
+  for (const [k, v] of Object.entries(overrides)) merged.set(k, v);
+  return [...merged.entries()].filter(([name]) => isKnownParameter(input.major, name));
+}
+
+/** Renders a value the way postgresql.conf expects: numbers bare, everything else single-quoted. */
+export function formatValue(v: ParameterValue): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "boolean") return v ? "on" : "off";
+  return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}
+
+export function renderPostgresqlConf(input: PostgresConfInput): string {
+  const lines = [
+    `# postgresql.conf rendered by pgharbor for a PostgreSQL ${input.major} ${input.role}. Do not edit: change the stack.`,
+    ...postgresParameters(input).map(([k, v]) => `${k} = ${formatValue(v)}`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export interface ParameterProblem {
+  name: string;
+  reason: string;
+}
+
+/** Checks user overrides: unknown names, names another major has, and names pgharbor manages. */
+export function checkParameterOverrides(
+  major: PostgresMajor,
+  parameters: Record<string, ParameterValue>,
+): ParameterProblem[] {
+  const problems: ParameterProblem[] = [];
+  for (const name of Object.keys(parameters)) {
+    if (MANAGED_PARAMETERS[name]) {
+      problems.push({ name, reason: `is managed by pgharbor (${MANAGED_PARAMETERS[name]}); remove it from parameters` });
+    } else if (!isKnownParameter(major, name)) {
+      const others = majorsKnowing(name);
+      problems.push({
+        name,
+        reason: others.length
+          ? `does not exist in PostgreSQL ${major} (only in ${others.join(", ")}); remove it or change majorVersion`
+          : `is not a PostgreSQL ${major} parameter; check the spelling against https://www.postgresql.org/docs/${major}/runtime-config.html`,
+      });
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,90 @@
+/**
+ * Roles and the script that reconciles them on every primary start (idempotent, so a rotated password
+ * or a new role takes effect on the next restart without re-initialising the cluster).
+ * Passwords reach the script through environment variables and psql variables: never in the file.
+ */
+
+/** Role names pgharbor owns. The application role and database are props. */
+export const ROLE_NAMES = {
+  replication: "replicator",
+  pooler: "pgharbor_pgbouncer",
+  backup: "pgharbor_backup",
+  monitor: "pgharbor_monitor",
+} as const;
+
+/** Environment variables carrying the passwords into the primary container. */
+export const PASSWORD_ENV = {
+  superuser: "POSTGRES_PASSWORD",
+  app: "PGHARBOR_APP_PASSWORD",
+  replication: "PGHARBOR_REPLICATION_PASSWORD",
+  pooler: "PGHARBOR_POOLER_PASSWORD",
+  monitor: "PGHARBOR_MONITOR_PASSWORD",
+} as const;
+
+/** Names PostgreSQL or pgharbor reserve: refused as the application role or database. */
+export const RESERVED_NAMES = new Set<string>(["postgres", "template0", "template1", "public", ...Object.values(ROLE_NAMES)]);
+
+export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface RolesInput {
+  appUser: string;
+  appDatabase: string;
+  major: number;
+}
+
+/** SQL (psql script) creating/updating the roles, the application database and the pooler lookup function. */
+export function renderRolesSql(input: RolesInput): string {
+  const { appUser, appDatabase } = input;
+  const r = ROLE_NAMES;
+  const ensureRole = (name: string, attrs: string, pwVar: string | undefined) =>
+    [
+      `SELECT format('CREATE ROLE %I', '${name}') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${name}') \\gexec`,
+      `ALTER ROLE ${name} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
+    ].join("\n");
+  const limited = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS";
+  return `-- Roles reconciled by pgharbor on every primary start. Do not edit: change the stack.
+\\set ON_ERROR_STOP on
+\\getenv app_password ${PASSWORD_ENV.app}
+\\getenv replication_password ${PASSWORD_ENV.replication}
+\\getenv pooler_password ${PASSWORD_ENV.pooler}
+\\getenv monitor_password ${PASSWORD_ENV.monitor}
+-- Never write the passwords below to the server log, whatever log_statement says.
+SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+${ensureRole(appUser, `${limited} NOREPLICATION`, "app_password")}
+${ensureRole(r.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
+${ensureRole(r.pooler, `${limited} NOREPLICATION`, "pooler_password")}
+${ensureRole(r.monitor, `${limited} NOREPLICATION`, "monitor_password")}
+GRANT pg_monitor TO ${r.monitor};
+-- Backup role: the grants pgBackRest needs for backup/check, logging in over the socket only (peer map).
+${ensureRole(r.backup, `${limited} NOREPLICATION`, undefined)}
+GRANT pg_read_all_settings TO ${r.backup};
+GRANT pg_checkpoint TO ${r.backup};
+GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO ${r.backup};
+GRANT EXECUTE ON FUNCTION pg_backup_stop(boolean) TO ${r.backup};
+GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO ${r.backup};
+GRANT EXECUTE ON FUNCTION pg_switch_wal() TO ${r.backup};
+GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO ${r.backup};
+SELECT format('CREATE DATABASE %I OWNER %I', '${appDatabase}', '${appUser}') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${appDatabase}') \\gexec
+REVOKE ALL ON DATABASE ${appDatabase} FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE ${appDatabase} TO ${appUser};
+GRANT CONNECT ON DATABASE ${appDatabase} TO ${r.pooler}, ${r.monitor}, ${r.backup};
+\\connect ${appDatabase}
+SET log_statement = 'none';
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE SCHEMA IF NOT EXISTS pgharbor AUTHORIZATION postgres;
+REVOKE ALL ON SCHEMA pgharbor FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgharbor TO ${r.pooler};
+-- PgBouncer's auth_query: returns the SCRAM secret of a non-superuser, non-replication login role only.
+CREATE OR REPLACE FUNCTION pgharbor.user_lookup(i_username text, OUT uname text, OUT phash text)
+  RETURNS record LANGUAGE sql SECURITY DEFINER STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+  SELECT rolname::text, rolpassword::text FROM pg_catalog.pg_authid
+  WHERE rolname = i_username AND rolcanlogin AND NOT rolsuper AND NOT rolreplication
+    AND rolname <> '${r.pooler}'
+$fn$;
+REVOKE ALL ON FUNCTION pgharbor.user_lookup(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgharbor.user_lookup(text) TO ${r.pooler};
+`;
+}

@@ -1,0 +1,190 @@
+/**
+ * Shell scripts the containers run. POSIX sh (the images' /bin/sh is dash). Every file path is
+ * prefixed with "$R" (PGHARBOR_ROOT, empty in a container) so the runtime tests run the very same
+ * scripts natively against a temporary root.
+ */
+import { CONTAINER_PATHS as P, STANZA } from "./paths";
+import { PASSWORD_ENV, ROLE_NAMES } from "./roles";
+
+const HEADER = `#!/bin/sh
+# Rendered by pgharbor. Do not edit: change the stack.
+set -eu
+R="\${PGHARBOR_ROOT:-}"
+# Run as the postgres OS user: containers start as root, the tests already run as postgres.
+as_postgres() { if [ "$(id -u)" = 0 ]; then gosu postgres "$@"; else "$@"; fi; }
+log() { printf '%s pgharbor: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+`;
+
+const BACKREST = `pgbackrest --config="$R${P.pgbackrestConf}" --stanza=${STANZA}`;
+
+/** Primary: reconcile roles in the background once the server answers, then hand over to the official entrypoint. */
+export function renderPrimaryEntrypoint(): string {
+  return `${HEADER}
+"$R${P.scriptsDir}/reconcile-roles.sh" &
+exec docker-entrypoint.sh "$@"
+`;
+}
+
+/** Applies roles.sql (idempotent) as soon as the server accepts connections; retries for 10 minutes. */
+export function renderReconcileRoles(): string {
+  return `${HEADER}
+tries=0
+while :; do
+  if as_postgres pg_isready -q -h "$R${P.socketDir}" -p 5432 -d postgres \\
+     && as_postgres psql -X -q -h "$R${P.socketDir}" -p 5432 -U postgres -d postgres -f "$R${P.scriptsDir}/roles.sql"; then
+    log "roles reconciled"
+    exit 0
+  fi
+  tries=$((tries + 1))
+  if [ "$tries" -ge 300 ]; then log "roles could not be reconciled after $tries attempts"; exit 1; fi
+  sleep 2
+done
+`;
+}
+
+export interface ReplicaBootstrapInput {
+  slotName: string;
+}
+
+/**
+ * Replica: on first start (empty data directory) restore from the bucket as a standby when the
+ * archive holds a backup, else pg_basebackup from the primary; on every start make sure its slot
+ * exists on the primary so WAL is kept for it.
+ * Needs PRIMARY_HOST, PRIMARY_PORT and ${PASSWORD_ENV.replication}.
+ */
+export function renderReplicaBootstrap(input: ReplicaBootstrapInput): string {
+  return `${HEADER}
+: "\${PRIMARY_HOST:?PRIMARY_HOST is required}"
+: "\${PRIMARY_PORT:=5432}"
+: "\${${PASSWORD_ENV.replication}:?${PASSWORD_ENV.replication} is required}"
+PGDATA="\${PGDATA:-${P.dataDir}}"
+SLOT=${input.slotName}
+umask 077
+mkdir -p "$R${P.secretsDir}"
+# libpq passfile: the password never lands in the data directory or in postgresql.conf.
+esc() { printf '%s' "$1" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g'; }
+printf '%s:%s:*:%s:%s\\n' "$(esc "$PRIMARY_HOST")" "$PRIMARY_PORT" ${ROLE_NAMES.replication} "$(esc "$${PASSWORD_ENV.replication}")" > "$R${P.secretsDir}/pgpass"
+export PGPASSFILE="$R${P.secretsDir}/pgpass"
+CONN="host=$PRIMARY_HOST port=$PRIMARY_PORT user=${ROLE_NAMES.replication} connect_timeout=5"
+
+tries=0
+until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT"; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 150 ] || { log "primary $PRIMARY_HOST:$PRIMARY_PORT not reachable"; exit 1; }
+  sleep 2
+done
+
+# The slot first: from here on the primary keeps the WAL this replica has not received.
+if out=$(psql -X -q "$CONN replication=true" -c "CREATE_REPLICATION_SLOT $SLOT PHYSICAL RESERVE_WAL" 2>&1); then
+  log "created replication slot $SLOT"
+else
+  case "$out" in
+    *"already exists"*) ;;
+    *) log "cannot create replication slot $SLOT: $out"; exit 1 ;;
+  esac
+fi
+
+if [ -s "$PGDATA/PG_VERSION" ]; then
+  log "data directory already initialised; starting as a standby"
+  exit 0
+fi
+mkdir -p "$PGDATA"
+chmod 700 "$PGDATA"
+if [ -n "$(ls -A "$PGDATA")" ]; then
+  log "$PGDATA is not empty but holds no cluster; refusing to overwrite it. Empty it by hand to re-bootstrap."
+  exit 1
+fi
+cleanup() { log "bootstrap failed; emptying $PGDATA for the next attempt"; find "$PGDATA" -mindepth 1 -delete; }
+trap cleanup EXIT
+if ${BACKREST} --output=json info 2>/dev/null | grep -q '"label"'; then
+  log "backup found in the archive: restoring as a standby from the bucket"
+  ${BACKREST} --type=standby restore
+  echo bucket > "$PGDATA/.pgharbor-bootstrap"
+else
+  log "no backup in the archive: pg_basebackup from $PRIMARY_HOST"
+  pg_basebackup -D "$PGDATA" -d "$CONN" -X stream -S "$SLOT" -c fast --no-password
+  touch "$PGDATA/standby.signal"
+  echo basebackup > "$PGDATA/.pgharbor-bootstrap"
+fi
+trap - EXIT
+log "bootstrap complete"
+`;
+}
+
+export function renderReplicaEntrypoint(): string {
+  return `${HEADER}
+PGDATA="\${PGDATA:-${P.dataDir}}"
+if [ "$(id -u)" = 0 ]; then
+  install -d -o postgres -g postgres -m 0700 "$PGDATA" "$R${P.secretsDir}"
+fi
+as_postgres "$R${P.scriptsDir}/replica-bootstrap.sh"
+exec docker-entrypoint.sh "$@"
+`;
+}
+
+export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create";
+export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create"];
+
+/**
+ * One scheduled job: runs pgBackRest as postgres and records the outcome as JSON in the status
+ * directory (last run, last success, duration) for monitoring.
+ */
+export function renderBackupJob(): string {
+  return `${HEADER}
+job="\${1:?usage: backup-job.sh full|diff|expire|check|stanza-create}"
+[ -r "$R${P.secretsDir}/backup.env" ] && . "$R${P.secretsDir}/backup.env"
+case "$job" in
+  full|diff) set -- --type="$job" backup ;;
+  expire) set -- expire ;;
+  check) set -- check ;;
+  stanza-create) set -- stanza-create ;;
+  *) log "unknown job $job"; exit 2 ;;
+esac
+start=$(date +%s)
+rc=0
+as_postgres ${BACKREST} "$@" || rc=$?
+end=$(date +%s)
+mkdir -p "$R${P.statusDir}"
+ok=true; [ "$rc" = 0 ] || ok=false
+printf '{"job":"%s","ok":%s,"exitCode":%d,"startedAt":%d,"finishedAt":%d,"durationSeconds":%d}\\n' \\
+  "$job" "$ok" "$rc" "$start" "$end" "$((end - start))" > "$R${P.statusDir}/$job.json.tmp"
+mv "$R${P.statusDir}/$job.json.tmp" "$R${P.statusDir}/$job.json"
+[ "$rc" = 0 ] && log "$job succeeded in $((end - start)) s" || log "$job FAILED with exit code $rc"
+exit "$rc"
+`;
+}
+
+/**
+ * Backup container: cron gives its jobs no environment, so the pgBackRest secrets go to a file only
+ * root can read (jobs run as root and drop to postgres). The stanza is created (idempotently) before
+ * cron starts, retrying while the primary boots.
+ */
+export function renderBackupEntrypoint(): string {
+  return `${HEADER}
+umask 077
+mkdir -p "$R${P.secretsDir}" "$R${P.statusDir}"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$R${P.statusDir}"
+# dash's export -p prints NAME='value' lines quoted for re-reading by the shell.
+export -p | grep -E '^export PGBACKREST_[A-Z0-9_]+=' > "$R${P.secretsDir}/backup.env" || true
+tries=0
+until "$R${P.scriptsDir}/backup-job.sh" stanza-create; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 90 ] || { log "stanza-create kept failing; see the errors above"; exit 1; }
+  sleep 10
+done
+"$R${P.scriptsDir}/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
+exec cron -f -L 15
+`;
+}
+
+export function renderPgbouncerEntrypoint(): string {
+  return `${HEADER}
+: "\${${PASSWORD_ENV.pooler}:?${PASSWORD_ENV.pooler} is required}"
+umask 077
+mkdir -p "$R${P.pgbouncerRunDir}"
+# Only the lookup role's password sits here, at run time, readable by pgbouncer alone; every other
+# user is authenticated with the SCRAM secret that auth_query fetches.
+printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(printf '%s' "$${PASSWORD_ENV.pooler}" | sed 's/"/""/g')" > "$R${P.pgbouncerRunDir}/userlist.txt"
+exec pgbouncer "$R${P.pgbouncerIni}"
+`;
+}

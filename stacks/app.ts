@@ -1,0 +1,24 @@
+import { App } from "cdktf";
+import { PgharborConfigError } from "../constructs/errors";
+import { ENVIRONMENTS, EnvironmentConfig } from "./environments";
+import { PostgresStack } from "./postgres-stack";
+
+export interface BuildOptions {
+  readonly outdir?: string;
+  readonly environments?: readonly EnvironmentConfig[];
+}
+
+/** Builds the App: one PostgresStack per environment. Used by main.ts and the tests. */
+export function buildApp(options: BuildOptions = {}): App {
+  const envs = options.environments ?? ENVIRONMENTS;
+  const seen = new Set<string>();
+  for (const e of envs) {
+    if (seen.has(e.name)) {
+      throw new PgharborConfigError(`[environments] name = ${JSON.stringify(e.name)}: two environments share this name (stacks, containers and state would collide). Fix: give every environment its own name.`);
+    }
+    seen.add(e.name);
+  }
+  const app = new App({ outdir: options.outdir, skipValidation: false });
+  for (const e of envs) new PostgresStack(app, e);
+  return app;
+}

@@ -1,0 +1,117 @@
+/**
+ * The environments pgharbor deploys. Differences between environments are data, here; the constructs
+ * never ask which environment they are in. Replace the example hosts, addresses and bucket names
+ * with yours before `cdktf deploy staging|prod`.
+ */
+import { ParameterValue } from "../postgres-config/postgresql-conf";
+
+export interface HostConfig {
+  /** @default "unix:///var/run/docker.sock" */
+  readonly dockerHost?: string;
+  /** Address the environment's other hosts reach this one at. */
+  readonly privateAddress?: string;
+}
+
+export type ArchiveConfig =
+  | { readonly kind: "local-s3"; readonly bucketName?: string; readonly image?: string }
+  | { readonly kind: "aws-s3"; readonly bucketName: string; readonly region: string; readonly noncurrentVersionRetentionDays?: number };
+
+export type StateConfig =
+  | { readonly kind: "local" }
+  | { readonly kind: "s3"; readonly bucket: string; readonly key: string; readonly region: string };
+
+export interface EnvironmentConfig {
+  /** Stack name: `cdktf deploy <name>`. Lowercase letters, digits, hyphens. */
+  readonly name: string;
+  /** Docker hosts by name; the first one is the default host for everything. */
+  readonly hosts: Record<string, HostConfig>;
+  readonly primary: {
+    readonly host?: string;
+    readonly majorVersion?: number;
+    readonly memoryMiB?: number;
+    readonly cpus?: number;
+    readonly maxConnections?: number;
+    readonly rpoSeconds?: number;
+    readonly maxSlotWalKeepSizeMiB?: number;
+    readonly parameters?: Record<string, ParameterValue>;
+    readonly appUser?: string;
+    readonly appDatabase?: string;
+    readonly archivePushQueueMaxMiB?: number;
+  };
+  /** Number of streaming replicas. */
+  readonly replicas: number;
+  /** Hosts the replicas are spread over, round robin. @default - the primary's host */
+  readonly replicaHosts?: string[];
+  readonly replica?: { readonly memoryMiB?: number; readonly cpus?: number };
+  readonly pgbouncer?: {
+    readonly host?: string;
+    readonly port?: number;
+    readonly publishAddress?: string;
+    readonly poolMode?: "transaction" | "session";
+    readonly defaultPoolSize?: number;
+    readonly reservePoolSize?: number;
+    readonly maxClientConnections?: number;
+  };
+  readonly archive: ArchiveConfig;
+  readonly backup?: {
+    readonly fullSchedule?: string;
+    readonly diffSchedule?: string;
+    readonly expireSchedule?: string;
+    readonly retentionDays?: number;
+    readonly retentionFullBackups?: number;
+    readonly processMax?: number;
+  };
+  readonly state: StateConfig;
+  /** Refuse destroying volumes, bucket, key and cipher passphrase. */
+  readonly protect: boolean;
+  /**
+   * Host name applications use to reach PgBouncer (DATABASE_URL).
+   * @default - pgbouncer.publishAddress
+   */
+  readonly clientAddress?: string;
+}
+
+export const dev: EnvironmentConfig = {
+  name: "dev",
+  hosts: { local: {} },
+  primary: { memoryMiB: 512, cpus: 1, maxConnections: 50, rpoSeconds: 60 },
+  replicas: 1,
+  replica: { memoryMiB: 512 },
+  pgbouncer: { port: 6432, publishAddress: "127.0.0.1", defaultPoolSize: 10, reservePoolSize: 2 },
+  archive: { kind: "local-s3" },
+  backup: { retentionDays: 7 },
+  state: { kind: "local" },
+  protect: false,
+  clientAddress: "localhost",
+};
+
+export const staging: EnvironmentConfig = {
+  name: "staging",
+  hosts: { "staging-db": { dockerHost: "ssh://deploy@staging-db.example.internal", privateAddress: "10.20.0.10" } },
+  primary: { memoryMiB: 4096, cpus: 2, maxConnections: 200, rpoSeconds: 60 },
+  replicas: 1,
+  pgbouncer: { port: 6432, publishAddress: "10.20.0.10", defaultPoolSize: 40, reservePoolSize: 10 },
+  archive: { kind: "aws-s3", bucketName: "example-pgharbor-staging-wal", region: "eu-west-1" },
+  backup: { retentionDays: 14 },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1" },
+  protect: false,
+};
+
+export const prod: EnvironmentConfig = {
+  name: "prod",
+  hosts: {
+    "db-1": { dockerHost: "ssh://deploy@db-1.example.internal", privateAddress: "10.30.0.11" },
+    "db-2": { dockerHost: "ssh://deploy@db-2.example.internal", privateAddress: "10.30.0.12" },
+    "db-3": { dockerHost: "ssh://deploy@db-3.example.internal", privateAddress: "10.30.0.13" },
+  },
+  primary: { host: "db-1", memoryMiB: 16384, cpus: 4, maxConnections: 300, rpoSeconds: 30, maxSlotWalKeepSizeMiB: 16384 },
+  replicas: 2,
+  replicaHosts: ["db-2", "db-3"],
+  pgbouncer: { host: "db-1", port: 6432, publishAddress: "10.30.0.11", defaultPoolSize: 80, reservePoolSize: 20, maxClientConnections: 5000 },
+  archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60 },
+  backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4 },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" },
+  protect: true,
+};
+
+export const ENVIRONMENTS: readonly EnvironmentConfig[] = [dev, staging, prod];

@@ -1,0 +1,115 @@
+import { Construct } from "constructs";
+import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
+import { RandomProvider } from "@cdktf/provider-random/lib/provider";
+import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { DockerHost } from "../constructs/docker-host";
+import { check, isInt } from "../constructs/errors";
+import { LocalS3Server } from "../constructs/local-s3-server";
+import { S3WalArchiveBucket } from "../constructs/s3-wal-archive-bucket";
+import { IWalArchive } from "../constructs/wal-archive";
+import { PostgresPrimary } from "../constructs/postgres-primary";
+import { PostgresReplica } from "../constructs/postgres-replica";
+import { PgBouncer } from "../constructs/pgbouncer";
+import { BackupCron } from "../constructs/backup-cron";
+import { PolicyPack } from "../constructs/policy/pack";
+import { EnvironmentConfig } from "./environments";
+
+/** Whole-stack checks that no single construct can see. */
+function checkEnvironment(env: EnvironmentConfig): void {
+  const hostNames = Object.keys(env.hosts ?? {});
+  const where = `${env.name}`;
+  const unknownHost = (h: string | undefined) => h !== undefined && !hostNames.includes(h);
+  const fixHost = `use one of the hosts declared in hosts: ${hostNames.join(", ") || "(none)"}`;
+  check(where, [
+    { when: !/^[a-z][a-z0-9-]{0,20}$/.test(env.name), field: "name", value: env.name, problem: "must be lowercase letters, digits and hyphens, starting with a letter (≤ 21 characters); it names containers, volumes and the stack", fix: 'use a name like "dev" or "prod-eu"' },
+    { when: hostNames.length === 0, field: "hosts", value: env.hosts, problem: "declares no Docker host", fix: 'declare at least one, e.g. hosts: { local: {} }' },
+    ...hostNames.map((h) => ({ when: !/^[a-z][a-z0-9-]{0,30}$/.test(h), field: `hosts.${h}`, value: h, problem: "is not a valid host name key", fix: 'use lowercase letters, digits and hyphens, e.g. "db-1"' })),
+    { when: !isInt(env.replicas) || env.replicas < 0 || env.replicas > 16, field: "replicas", value: env.replicas, problem: "must be a whole number from 0 to 16", fix: "use 0 for no replica, 1 or 2 for read scaling and failover readiness" },
+    { when: unknownHost(env.primary?.host), field: "primary.host", value: env.primary?.host, problem: "is not a declared host", fix: fixHost },
+    { when: unknownHost(env.pgbouncer?.host), field: "pgbouncer.host", value: env.pgbouncer?.host, problem: "is not a declared host", fix: fixHost },
+    ...(env.replicaHosts ?? []).map((h, i) => ({ when: unknownHost(h), field: `replicaHosts[${i}]`, value: h, problem: "is not a declared host", fix: fixHost })),
+    { when: env.replicaHosts !== undefined && env.replicaHosts.length === 0, field: "replicaHosts", value: env.replicaHosts, problem: "is empty", fix: "list at least one host, or leave it out to use the primary's host" },
+    { when: env.state?.kind === "s3" && !(env.state.bucket && env.state.key && env.state.region), field: "state", value: env.state, problem: "an S3 state backend needs bucket, key and region", fix: 'give all three, e.g. { kind: "s3", bucket: "acme-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" }' },
+    { when: env.archive?.kind !== "local-s3" && env.archive?.kind !== "aws-s3", field: "archive.kind", value: env.archive?.kind, problem: 'must be "local-s3" or "aws-s3"', fix: 'use "local-s3" for a dev server in Docker, "aws-s3" for a real bucket' },
+  ]);
+}
+
+/**
+ * One environment: Docker hosts, WAL archive, primary, replicas, PgBouncer and the backup container,
+ * with the policy pack run at synth. Stack id = environment name (`cdktf deploy dev`).
+ */
+export class PostgresStack extends TerraformStack {
+  public readonly hosts: Record<string, DockerHost> = {};
+  public readonly archive: IWalArchive;
+  public readonly primary: PostgresPrimary;
+  public readonly replicas: PostgresReplica[] = [];
+  public readonly pgbouncer: PgBouncer;
+  public readonly backup: BackupCron;
+
+  constructor(scope: Construct, env: EnvironmentConfig) {
+    checkEnvironment(env);
+    super(scope, env.name);
+    if (env.state.kind === "s3") {
+      const backend = new S3Backend(this, { bucket: env.state.bucket, key: env.state.key, region: env.state.region, encrypt: true });
+      backend.addOverride("use_lockfile", true);
+    } else {
+      new LocalBackend(this, { path: `terraform.${env.name}.tfstate` });
+    }
+    new RandomProvider(this, "random");
+
+    const hostNames = Object.keys(env.hosts);
+    for (const h of hostNames) {
+      this.hosts[h] = new DockerHost(this, h, { environment: env.name, ...env.hosts[h] });
+    }
+    const primaryHost = this.hosts[env.primary.host ?? hostNames[0]];
+
+    if (env.archive.kind === "aws-s3") {
+      const aws = new AwsProvider(this, "aws", { region: env.archive.region, defaultTags: [{ tags: { "pgharbor:environment": env.name, "managed-by": "pgharbor" } }] });
+      this.archive = new S3WalArchiveBucket(this, "archive", {
+        environment: env.name,
+        provider: aws,
+        bucketName: env.archive.bucketName,
+        region: env.archive.region,
+        noncurrentVersionRetentionDays: env.archive.noncurrentVersionRetentionDays,
+        protect: env.protect,
+      });
+    } else {
+      new TlsProvider(this, "tls");
+      this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, bucketName: env.archive.bucketName, image: env.archive.image });
+    }
+
+    this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, protectData: env.protect, ...stripHost(env.primary) });
+    const replicaHosts = (env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]]).map((h) => this.hosts[h]);
+    for (let i = 0; i < env.replicas; i++) {
+      this.replicas.push(
+        new PostgresReplica(this, `replica-${i + 1}`, { primary: this.primary, host: replicaHosts[i % replicaHosts.length], protectData: env.protect, ...env.replica }),
+      );
+    }
+    const pb = env.pgbouncer ?? {};
+    this.pgbouncer = new PgBouncer(this, "pgbouncer", { primary: this.primary, replicas: this.replicas, ...stripHost(pb), host: pb.host ? this.hosts[pb.host] : undefined });
+    this.backup = new BackupCron(this, "backup", { primary: this.primary, ...env.backup });
+
+    const address = env.clientAddress ?? this.pgbouncer.publishAddress;
+    const pw = this.primary.passwords.app.result;
+    new TerraformOutput(this, "DATABASE_URL", {
+      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.database, address),
+      sensitive: true,
+      description: "Read-write connection through PgBouncer to the primary",
+    });
+    new TerraformOutput(this, "DATABASE_READ_URL", {
+      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.readOnlyDatabase, address),
+      sensitive: true,
+      description: "Read-only connection through PgBouncer to the replicas",
+    });
+    new TerraformOutput(this, "pgbouncer_endpoint", { value: `${address}:${this.pgbouncer.port}` });
+
+    Aspects.of(this).add(new PolicyPack());
+  }
+}
+
+function stripHost<T extends { host?: string }>(o: T): Omit<T, "host"> {
+  const { host: _host, ...rest } = o;
+  void _host;
+  return rest;
+}
