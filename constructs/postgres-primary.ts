@@ -210,10 +210,10 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     check(where, primaryRules(props, resolved));
     const major = resolved.major as PostgresMajor;
     const parameters = props.parameters ?? {};
-    const problems = checkParameterOverrides(major, parameters);
-    if (problems.length) {
-      throw new PgharborConfigError(problems.map((pr) => `[${where}] parameters.${pr.name}: ${pr.name} ${pr.reason}.`).join("\n"));
-    }
+    check(
+      where,
+      checkParameterOverrides(major, parameters).map((pr) => ({ when: true, field: `parameters.${pr.name}`, value: parameters[pr.name], problem: `${pr.name} ${pr.problem}`, fix: pr.fix })),
+    );
     this.memory = sizeMemory(where, resolved.memoryMiB, resolved.maxConnections, parameters);
 
     this.props = props;

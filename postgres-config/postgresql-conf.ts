@@ -177,7 +177,8 @@ export function renderPostgresqlConf(input: PostgresConfInput): string {
 
 export interface ParameterProblem {
   name: string;
-  reason: string;
+  problem: string;
+  fix: string;
 }
 
 /** Checks user overrides: unknown names, names another major has, and names pgharbor manages. */
@@ -188,15 +189,14 @@ export function checkParameterOverrides(
   const problems: ParameterProblem[] = [];
   for (const name of Object.keys(parameters)) {
     if (MANAGED_PARAMETERS[name]) {
-      problems.push({ name, reason: `is managed by pgharbor (${MANAGED_PARAMETERS[name]}); remove it from parameters` });
+      problems.push({ name, problem: `is managed by pgharbor (${MANAGED_PARAMETERS[name]})`, fix: "remove it from parameters" });
     } else if (!isKnownParameter(major, name)) {
       const others = majorsKnowing(name);
-      problems.push({
-        name,
-        reason: others.length
-          ? `does not exist in PostgreSQL ${major} (only in ${others.join(", ")}); remove it or change majorVersion`
-          : `is not a PostgreSQL ${major} parameter; check the spelling against https://www.postgresql.org/docs/${major}/runtime-config.html`,
-      });
+      problems.push(
+        others.length
+          ? { name, problem: `does not exist in PostgreSQL ${major} (only in ${others.join(", ")})`, fix: "remove it or change majorVersion" }
+          : { name, problem: `is not a PostgreSQL ${major} parameter`, fix: `check the spelling against https://www.postgresql.org/docs/${major}/runtime-config.html` },
+      );
     }
   }
   return problems;

@@ -1,0 +1,74 @@
+import { Testing } from "cdktf";
+import { evaluate, RULES } from "../constructs/policy/pack";
+import { PolicyRule, StackJson } from "../constructs/policy/types";
+import { PostgresStack } from "../stacks/postgres-stack";
+import { S3WalArchiveBucket } from "../constructs/s3-wal-archive-bucket";
+import { clone, dev, prod, synthEnv } from "./helpers";
+import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
+
+const prodJson = synthEnv(prod);
+const devJson = synthEnv(dev);
+
+type Mutator = (j: StackJson) => void;
+const each = (j: StackJson, type: string, f: (r: Record<string, any>) => void) => Object.values(j.resource![type]).forEach(f); // eslint-disable-line @typescript-eslint/no-explicit-any
+const eachFile = (j: StackJson, basename: string, f: (u: { file: string; content: string }) => void) =>
+  each(j, "docker_container", (c) => (c.upload ?? []).filter((u: { file: string }) => u.file.endsWith(`/${basename}`)).forEach(f));
+
+/** rule id -> a change that makes a compliant stack non-compliant. */
+const breakers: Record<string, Mutator> = {
+  "PGH-ARC-1": (j) => each(j, "aws_s3_bucket_server_side_encryption_configuration", (r) => (r.rule[0].apply_server_side_encryption_by_default.sse_algorithm = "AES256")),
+  "PGH-ARC-2": (j) => each(j, "aws_s3_bucket_versioning", (r) => (r.versioning_configuration.status = "Suspended")),
+  "PGH-ARC-3": (j) => each(j, "aws_s3_bucket_public_access_block", (r) => (r.restrict_public_buckets = false)),
+  "PGH-ARC-4": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => d.statement.forEach((s: any) => (s.condition = []))), // eslint-disable-line @typescript-eslint/no-explicit-any
+  "PGH-ARC-5": (j) => eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace(/^repo1-retention-full=.*$/m, ""))),
+  "PGH-PG-1": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("archive_mode = 'on'", "archive_mode = 'off'"))),
+  "PGH-PG-2": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace(/max_slot_wal_keep_size = .*/, "max_slot_wal_keep_size = -1"))),
+  "PGH-SEC-1": (j) => eachFile(j, "roles.sql", (u) => (u.content = u.content.replace(/ALTER ROLE app LOGIN NOSUPERUSER/, "ALTER ROLE app LOGIN SUPERUSER"))),
+};
+
+const statuses = (rule: PolicyRule, j: StackJson) => new Set(evaluate(j, [rule])[0].findings.map((f) => f.status));
+
+describe("policy pack", () => {
+  test("every rule has an id, a level, an explanation and a breaker in this test", () => {
+    for (const r of RULES) {
+      expect(r.id).toMatch(/^PGH-[A-Z]+-\d+$/);
+      expect(["error", "warning"]).toContain(r.level);
+      expect(r.explanation.length).toBeGreaterThan(40);
+      expect(breakers[r.id]).toBeDefined();
+    }
+    expect(new Set(RULES.map((r) => r.id)).size).toBe(RULES.length);
+  });
+
+  describe.each(RULES.map((r) => [r.id, r] as const))("%s", (_id, rule) => {
+    test("compliant on the prod stack", () => {
+      expect(statuses(rule, prodJson)).toEqual(new Set(["compliant"]));
+    });
+    test("non-compliant once broken", () => {
+      const j = clone(prodJson);
+      breakers[rule.id](j);
+      const findings = evaluate(j, [rule])[0].findings;
+      expect(findings.some((f) => f.status === "non-compliant")).toBe(true);
+      expect(findings.find((f) => f.status === "non-compliant")!.detail!.length).toBeGreaterThan(5);
+    });
+  });
+
+  test.each(["PGH-ARC-2", "PGH-ARC-3", "PGH-ARC-4"])("%s does not apply without an S3 bucket (dev)", (id) => {
+    expect(statuses(RULES.find((r) => r.id === id)!, devJson)).toEqual(new Set(["not-applicable"]));
+  });
+
+  test("dev: client-side encryption is what PGH-ARC-1 checks", () => {
+    const rule = RULES.find((r) => r.id === "PGH-ARC-1")!;
+    expect(statuses(rule, devJson)).toEqual(new Set(["compliant"]));
+    const j = clone(devJson);
+    eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace("repo1-cipher-type=aes-256-cbc", "repo1-cipher-type=none")));
+    expect(statuses(rule, j)).toContain("non-compliant");
+  });
+
+  test("an error-level finding fails synth (aspect wired into every stack)", () => {
+    const app = Testing.app({ stubVersion: true });
+    const stack = new PostgresStack(app, prod);
+    const versioning = (stack.archive as S3WalArchiveBucket).node.children.find((c) => c instanceof S3BucketVersioningA) as S3BucketVersioningA;
+    versioning.addOverride("versioning_configuration.status", "Suspended");
+    expect(() => Testing.synth(stack, true)).toThrow(/PGH-ARC-2 WAL archive bucket versioned: aws_s3_bucket\.archive_bucket_[0-9A-F]+ versioning is not Enabled/);
+  });
+});

@@ -1,0 +1,86 @@
+import { archiveTimeoutFor } from "../constructs/postgres-primary";
+import { containers, dev, file, prod, synthEnv, variant } from "./helpers";
+
+describe("PostgresPrimary (dev)", () => {
+  const json = synthEnv(dev);
+  const c = containers(json)["pgharbor-dev-primary"];
+  const conf = file(c, "/etc/postgresql/postgresql.conf");
+
+  test("runs the built image with the rendered config file", () => {
+    expect(c.image).toMatch(/^\$\{docker_image\.local_PostgresImage17_image_[0-9A-F]+\.image_id\}$/);
+    expect(c.command).toEqual(["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]);
+    expect(c.entrypoint).toEqual(["/usr/local/lib/pgharbor/primary-entrypoint.sh"]);
+  });
+
+  test("initdb with data checksums", () => {
+    expect(c.env).toContain("POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256");
+  });
+
+  test("named data volume and shared socket volume", () => {
+    expect(c.volumes).toEqual([
+      expect.objectContaining({ container_path: "/var/lib/postgresql/data", volume_name: expect.stringMatching(/docker_volume\.primary_data_/) }),
+      expect.objectContaining({ container_path: "/var/run/postgresql", volume_name: expect.stringMatching(/docker_volume\.primary_socket_/) }),
+    ]);
+    const vol = Object.values(json.resource!.docker_volume).find((v) => v.name === "pgharbor-dev-primary-data")!;
+    expect(vol.lifecycle).toBeUndefined();
+  });
+
+  test("pg_isready healthcheck, restart policy, limits", () => {
+    expect(c.healthcheck!.test).toEqual(["CMD", "pg_isready", "-q", "-h", "/var/run/postgresql", "-p", "5432", "-U", "postgres", "-d", "postgres"]);
+    expect(c.restart).toBe("unless-stopped");
+    expect(c.memory).toBe(512);
+    expect(c.cpus).toBe("1");
+    expect(c.stop_signal).toBe("SIGINT");
+  });
+
+  test("memory-derived settings from the 512 MiB limit", () => {
+    expect(conf).toMatch(/^shared_buffers = '128MB'$/m);
+    expect(conf).toMatch(/^effective_cache_size = '384MB'$/m);
+  });
+
+  test("archive_timeout from rpoSeconds, senders from one replica", () => {
+    expect(conf).toMatch(/^archive_timeout = 50$/m);
+    expect(conf).toMatch(/^max_wal_senders = 4$/m);
+    expect(conf).toMatch(/^max_slot_wal_keep_size = '4096MB'$/m);
+  });
+
+  test("passwords are references, never values", () => {
+    for (const e of c.env!.filter((x) => /PASSWORD|PGBACKREST_/.test(x))) expect(e).toMatch(/^[A-Z0-9_]+=\$\{random_password\.[^}]+\.result\}$/);
+  });
+
+  test("no port published in a single-host environment", () => {
+    expect(c.ports).toBeUndefined();
+  });
+
+  test.each([
+    [60, 50],
+    [30, 20],
+    [21, 11],
+    [20, 10],
+    [5, 3],
+    [1, 1],
+  ])("rpoSeconds %i -> archive_timeout %i", (rpo, timeout) => expect(archiveTimeoutFor(rpo)).toBe(timeout));
+});
+
+describe("PostgresPrimary (prod)", () => {
+  const json = synthEnv(prod);
+  const c = containers(json)["pgharbor-prod-primary"];
+  test("data volume protected from destroy", () => {
+    const vol = Object.values(json.resource!.docker_volume).find((v) => v.name === "pgharbor-prod-primary-data")!;
+    expect(vol.lifecycle).toEqual({ prevent_destroy: true });
+  });
+  test("port published on the private address for replicas on other hosts", () => {
+    expect(c.ports).toEqual([{ internal: 5432, external: 5432, ip: "10.30.0.11", protocol: "tcp" }]);
+  });
+  test("user parameters land in the file", () => {
+    const j = synthEnv(variant(prod, { primary: { ...prod.primary, parameters: { random_page_cost: 1.5, "pg_stat_statements.max": 10000 } } }));
+    const text = file(containers(j)["pgharbor-prod-primary"], "/etc/postgresql/postgresql.conf");
+    expect(text).toMatch(/^random_page_cost = 1.5$/m);
+    expect(text).toMatch(/^pg_stat_statements.max = 10000$/m);
+  });
+  test.each([15, 16])("major %i builds its own image", (major) => {
+    const j = synthEnv(variant(dev, { primary: { ...dev.primary, majorVersion: major } }));
+    const images = Object.values(j.resource!.docker_image).map((i) => i.name as string);
+    expect(images).toContainEqual(expect.stringMatching(new RegExp(`^pgharbor/postgres:${major}-[0-9a-f]{12}$`)));
+  });
+});

@@ -1,0 +1,156 @@
+import { execFileSync } from "child_process";
+import { mkdtempSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
+import { renderPgbackrestConf, RepoSettings } from "../postgres-config/pgbackrest-conf";
+import { PASSWORD_ENV, renderRolesSql, ROLE_NAMES } from "../postgres-config/roles";
+import * as scripts from "../postgres-config/scripts";
+import { renderSeaweedfsEntrypoint } from "../postgres-config/seaweedfs";
+import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
+import { renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
+import { literal, unliteral } from "../constructs/terraform-text";
+
+const repo: RepoSettings = { bucket: "b", endpoint: "s3.local", port: 8333, region: "us-east-1", uriStyle: "path", path: "/pgharbor/dev", verifyTls: true, caFile: "/ca.crt" };
+
+describe("pg_hba.conf", () => {
+  const rows = renderPgHba()
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(/\s+/));
+  test("superuser and backup role only over the socket", () => {
+    expect(rows).toContainEqual(["local", "all", "postgres", "peer"]);
+    expect(rows).toContainEqual(["host", "all", "postgres", "all", "reject"]);
+    expect(rows).toContainEqual(["host", "all", ROLE_NAMES.backup, "all", "reject"]);
+  });
+  test("replication only for the replication role, SCRAM everywhere else", () => {
+    const repl = rows.findIndex((r) => r[1] === "replication" && r[2] === ROLE_NAMES.replication);
+    const rejectRepl = rows.findIndex((r) => r[1] === "replication" && r[2] === "all");
+    expect(repl).toBeGreaterThanOrEqual(0);
+    expect(rejectRepl).toBeGreaterThan(repl);
+    expect(rows.filter((r) => r[0] === "host").every((r) => r[4] === "scram-sha-256" || r[4] === "reject")).toBe(true);
+    expect(rows.some((r) => ["trust", "md5", "password"].includes(r[r.length - 1]))).toBe(false);
+  });
+  test("ident map sends OS user postgres to the backup role", () => {
+    expect(renderPgIdent()).toMatch(/^backup\s+postgres\s+pgharbor_backup$/m);
+  });
+});
+
+describe("roles.sql", () => {
+  const sql = renderRolesSql({ appUser: "shop", appDatabase: "shopdb", major: 17 });
+  test("passwords come from the environment, never the file", () => {
+    for (const env of [PASSWORD_ENV.app, PASSWORD_ENV.replication, PASSWORD_ENV.pooler, PASSWORD_ENV.monitor]) expect(sql).toMatch(new RegExp(`^\\\\getenv \\w+ ${env}$`, "m"));
+    expect(sql).toMatch(/\\getenv app_password PGHARBOR_APP_PASSWORD/);
+    expect(sql).toMatch(/ALTER ROLE shop LOGIN NOSUPERUSER .* PASSWORD :'app_password';/);
+    expect(sql).not.toMatch(/PASSWORD '[^:]/);
+  });
+  test("statements that carry passwords are kept out of the server log", () => {
+    expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf(" PASSWORD :'"));
+  });
+  test("replication role may replicate, nothing else may", () => {
+    expect(sql).toMatch(/ALTER ROLE replicator LOGIN REPLICATION NOSUPERUSER/);
+    expect(sql).toMatch(/ALTER ROLE shop .*NOREPLICATION/);
+  });
+  test("lookup function is SECURITY DEFINER with a pinned search_path, refuses superusers", () => {
+    expect(sql).toMatch(/SECURITY DEFINER/);
+    expect(sql).toMatch(/SET search_path = pg_catalog, pg_temp/);
+    expect(sql).toMatch(/NOT rolsuper AND NOT rolreplication/);
+    expect(sql).toMatch(/REVOKE ALL ON FUNCTION pgharbor.user_lookup\(text\) FROM PUBLIC/);
+  });
+  test("application database created for the application role", () => {
+    expect(sql).toMatch(/CREATE DATABASE %I OWNER %I', 'shopdb', 'shop'/);
+  });
+});
+
+describe("pgbackrest.conf", () => {
+  test.each(["primary", "replica", "backup"] as const)("%s: encrypted, compressed, async, no secrets", (role) => {
+    const text = renderPgbackrestConf({ repo, role, processMax: 2, compressLevel: 3, retention: role === "backup" ? { kind: "time", days: 14 } : undefined });
+    expect(text).toMatch(/^repo1-cipher-type=aes-256-cbc$/m);
+    expect(text).toMatch(/^compress-type=zst$/m);
+    expect(text).toMatch(/^archive-async=y$/m);
+    expect(text).not.toMatch(/cipher-pass|s3-key/);
+    expect(text.includes("repo1-retention-full=14")).toBe(role === "backup");
+    expect(text.includes("pg1-user=pgharbor_backup")).toBe(role === "backup");
+  });
+  test("count retention and KMS key", () => {
+    const text = renderPgbackrestConf({ repo: { ...repo, kmsKeyId: "arn:k" }, role: "backup", processMax: 2, compressLevel: 3, retention: { kind: "count", fullBackups: 4 } });
+    expect(text).toMatch(/^repo1-retention-full-type=count\nrepo1-retention-full=4$/m);
+    expect(text).toMatch(/^repo1-s3-kms-key-id=arn:k$/m);
+  });
+  test("WAL is only ever dropped when asked", () => {
+    expect(renderPgbackrestConf({ repo, role: "primary", processMax: 1, compressLevel: 3 })).not.toMatch(/archive-push-queue-max/);
+    expect(renderPgbackrestConf({ repo, role: "primary", processMax: 1, compressLevel: 3, archivePushQueueMaxMiB: 8192 })).toMatch(/^archive-push-queue-max=8192MiB$/m);
+  });
+});
+
+describe("pgbouncer.ini", () => {
+  const input = {
+    listenPort: 6432,
+    database: "app",
+    readOnlyDatabase: "app_ro",
+    primary: { host: "p", port: 5432 },
+    replicas: [
+      { host: "r1", port: 5432 },
+      { host: "r2", port: 5432 },
+    ],
+    poolMode: "transaction" as const,
+    defaultPoolSize: 20,
+    reservePoolSize: 5,
+    maxDbConnections: 25,
+    maxClientConnections: 1000,
+  };
+  test("read-write to the primary, read-only round robin over replicas", () => {
+    const ini = renderPgbouncerIni(input);
+    expect(ini).toMatch(/^app = host=p port=5432 dbname=app$/m);
+    expect(ini).toMatch(/^app_ro = host=r1,r2 port=5432 dbname=app$/m);
+    expect(ini).toMatch(/^pool_mode = transaction$/m);
+    expect(ini).toMatch(/^auth_type = scram-sha-256$/m);
+    expect(ini).toMatch(/^auth_user = pgharbor_pgbouncer$/m);
+  });
+  test("read-only falls back to the primary without replicas", () => {
+    expect(renderPgbouncerIni({ ...input, replicas: [] })).toMatch(/^app_ro = host=p port=5432 dbname=app$/m);
+  });
+});
+
+describe("shell scripts", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pgharbor-sh-"));
+  const all: Array<[string, string]> = [
+    ["primary-entrypoint", scripts.renderPrimaryEntrypoint()],
+    ["reconcile-roles", scripts.renderReconcileRoles()],
+    ["replica-entrypoint", scripts.renderReplicaEntrypoint()],
+    ["replica-bootstrap", scripts.renderReplicaBootstrap({ slotName: "pgharbor_replica_1" })],
+    ["backup-entrypoint", scripts.renderBackupEntrypoint()],
+    ["backup-job", scripts.renderBackupJob()],
+    ["pgbouncer-entrypoint", scripts.renderPgbouncerEntrypoint()],
+    ["seaweedfs-entrypoint", renderSeaweedfsEntrypoint()],
+  ];
+  test.each(all)("%s parses under POSIX sh (dash -n)", (name, text) => {
+    const f = join(dir, `${name}.sh`);
+    writeFileSync(f, text);
+    expect(text.startsWith("#!/bin/sh\n")).toBe(true);
+    expect(() => execFileSync("dash", ["-n", f], { stdio: "pipe" })).not.toThrow();
+  });
+});
+
+describe("image build files", () => {
+  test.each([15, 16, 17])("postgres %i image pins the major and adds pgBackRest", (major) => {
+    const df = renderPostgresDockerfile(major);
+    expect(df).toMatch(new RegExp(`^FROM postgres:${major}-bookworm$`, "m"));
+    expect(df).toMatch(/apt-get install -y --no-install-recommends pgbackrest cron/);
+  });
+  test("pgbouncer image runs as postgres", () => {
+    expect(renderPgbouncerDockerfile()).toMatch(/^USER postgres$/m);
+  });
+});
+
+describe("Terraform escaping", () => {
+  test.each([
+    ['R="${PGHARBOR_ROOT:-}"', 'R="$${PGHARBOR_ROOT:-}"'],
+    ["%{if}", "%%{if}"],
+    ["a ${TfToken[TOKEN.1]} b", "a ${TfToken[TOKEN.1]} b"],
+    ["$HOME", "$HOME"],
+  ])("%p", (input, out) => {
+    expect(literal(input)).toBe(out);
+    expect(unliteral(literal(input))).toBe(input);
+  });
+});
