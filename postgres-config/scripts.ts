@@ -1,7 +1,7 @@
 /**
- * Shell scripts the containers run. POSIX sh (the images' /bin/sh is dash). Every file path is
- * prefixed with "$R" (PGHARBOR_ROOT, empty in a container) so the runtime tests run the very same
- * scripts natively against a temporary root.
+ * Shell scripts the containers run. POSIX sh (the images' /bin/sh is dash). They use container
+ * paths only (CONTAINER_PATHS): the runtime tests map those into a temporary root, as Docker's mount
+ * namespace does, and run the very same scripts natively.
  */
 import { CONTAINER_PATHS as P, STANZA } from "./paths";
 import { PASSWORD_ENV, ROLE_NAMES } from "./roles";
@@ -9,18 +9,17 @@ import { PASSWORD_ENV, ROLE_NAMES } from "./roles";
 const HEADER = `#!/bin/sh
 # Rendered by pgharbor. Do not edit: change the stack.
 set -eu
-R="\${PGHARBOR_ROOT:-}"
 # Run as the postgres OS user: containers start as root, the tests already run as postgres.
 as_postgres() { if [ "$(id -u)" = 0 ]; then gosu postgres "$@"; else "$@"; fi; }
 log() { printf '%s pgharbor: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 `;
 
-const BACKREST = `pgbackrest --config="$R${P.pgbackrestConf}" --stanza=${STANZA}`;
+const BACKREST = `pgbackrest --config="${P.pgbackrestConf}" --stanza=${STANZA}`;
 
 /** Primary: reconcile roles in the background once the server answers, then hand over to the official entrypoint. */
 export function renderPrimaryEntrypoint(): string {
   return `${HEADER}
-"$R${P.scriptsDir}/reconcile-roles.sh" &
+"${P.scriptsDir}/reconcile-roles.sh" &
 exec docker-entrypoint.sh "$@"
 `;
 }
@@ -30,8 +29,8 @@ export function renderReconcileRoles(): string {
   return `${HEADER}
 tries=0
 while :; do
-  if as_postgres pg_isready -q -h "$R${P.socketDir}" -p 5432 -d postgres \\
-     && as_postgres psql -X -q -h "$R${P.socketDir}" -p 5432 -U postgres -d postgres -f "$R${P.scriptsDir}/roles.sql"; then
+  if as_postgres pg_isready -q -h "${P.socketDir}" -p 5432 -d postgres \\
+     && as_postgres psql -X -q -h "${P.socketDir}" -p 5432 -U postgres -d postgres -f "${P.scriptsDir}/roles.sql"; then
     log "roles reconciled"
     exit 0
   fi
@@ -60,11 +59,11 @@ export function renderReplicaBootstrap(input: ReplicaBootstrapInput): string {
 PGDATA="\${PGDATA:-${P.dataDir}}"
 SLOT=${input.slotName}
 umask 077
-mkdir -p "$R${P.secretsDir}"
+mkdir -p "${P.secretsDir}"
 # libpq passfile: the password never lands in the data directory or in postgresql.conf.
 esc() { printf '%s' "$1" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g'; }
-printf '%s:%s:*:%s:%s\\n' "$(esc "$PRIMARY_HOST")" "$PRIMARY_PORT" ${ROLE_NAMES.replication} "$(esc "$${PASSWORD_ENV.replication}")" > "$R${P.secretsDir}/pgpass"
-export PGPASSFILE="$R${P.secretsDir}/pgpass"
+printf '%s:%s:*:%s:%s\\n' "$(esc "$PRIMARY_HOST")" "$PRIMARY_PORT" ${ROLE_NAMES.replication} "$(esc "$${PASSWORD_ENV.replication}")" > "${P.secretsDir}/pgpass"
+export PGPASSFILE="${P.secretsDir}/pgpass"
 CONN="host=$PRIMARY_HOST port=$PRIMARY_PORT user=${ROLE_NAMES.replication} connect_timeout=5"
 
 tries=0
@@ -115,9 +114,9 @@ export function renderReplicaEntrypoint(): string {
   return `${HEADER}
 PGDATA="\${PGDATA:-${P.dataDir}}"
 if [ "$(id -u)" = 0 ]; then
-  install -d -o postgres -g postgres -m 0700 "$PGDATA" "$R${P.secretsDir}"
+  install -d -o postgres -g postgres -m 0700 "$PGDATA" "${P.secretsDir}"
 fi
-as_postgres "$R${P.scriptsDir}/replica-bootstrap.sh"
+as_postgres "${P.scriptsDir}/replica-bootstrap.sh"
 exec docker-entrypoint.sh "$@"
 `;
 }
@@ -132,7 +131,7 @@ export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "che
 export function renderBackupJob(): string {
   return `${HEADER}
 job="\${1:?usage: backup-job.sh full|diff|expire|check|stanza-create}"
-[ -r "$R${P.secretsDir}/backup.env" ] && . "$R${P.secretsDir}/backup.env"
+[ -r "${P.secretsDir}/backup.env" ] && . "${P.secretsDir}/backup.env"
 case "$job" in
   full|diff) set -- --type="$job" backup ;;
   expire) set -- expire ;;
@@ -144,11 +143,11 @@ start=$(date +%s)
 rc=0
 as_postgres ${BACKREST} "$@" || rc=$?
 end=$(date +%s)
-mkdir -p "$R${P.statusDir}"
+mkdir -p "${P.statusDir}"
 ok=true; [ "$rc" = 0 ] || ok=false
 printf '{"job":"%s","ok":%s,"exitCode":%d,"startedAt":%d,"finishedAt":%d,"durationSeconds":%d}\\n' \\
-  "$job" "$ok" "$rc" "$start" "$end" "$((end - start))" > "$R${P.statusDir}/$job.json.tmp"
-mv "$R${P.statusDir}/$job.json.tmp" "$R${P.statusDir}/$job.json"
+  "$job" "$ok" "$rc" "$start" "$end" "$((end - start))" > "${P.statusDir}/$job.json.tmp"
+mv "${P.statusDir}/$job.json.tmp" "${P.statusDir}/$job.json"
 [ "$rc" = 0 ] && log "$job succeeded in $((end - start)) s" || log "$job FAILED with exit code $rc"
 exit "$rc"
 `;
@@ -162,17 +161,17 @@ exit "$rc"
 export function renderBackupEntrypoint(): string {
   return `${HEADER}
 umask 077
-mkdir -p "$R${P.secretsDir}" "$R${P.statusDir}"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$R${P.statusDir}"
+mkdir -p "${P.secretsDir}" "${P.statusDir}"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "${P.statusDir}"
 # dash's export -p prints NAME='value' lines quoted for re-reading by the shell.
-export -p | grep -E '^export PGBACKREST_[A-Z0-9_]+=' > "$R${P.secretsDir}/backup.env" || true
+export -p | grep -E '^export PGBACKREST_[A-Z0-9_]+=' > "${P.secretsDir}/backup.env" || true
 tries=0
-until "$R${P.scriptsDir}/backup-job.sh" stanza-create; do
+until "${P.scriptsDir}/backup-job.sh" stanza-create; do
   tries=$((tries + 1))
   [ "$tries" -lt 90 ] || { log "stanza-create kept failing; see the errors above"; exit 1; }
   sleep 10
 done
-"$R${P.scriptsDir}/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
+"${P.scriptsDir}/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
 exec cron -f -L 15
 `;
 }
@@ -181,10 +180,10 @@ export function renderPgbouncerEntrypoint(): string {
   return `${HEADER}
 : "\${${PASSWORD_ENV.pooler}:?${PASSWORD_ENV.pooler} is required}"
 umask 077
-mkdir -p "$R${P.pgbouncerRunDir}"
+mkdir -p "${P.pgbouncerRunDir}"
 # Only the lookup role's password sits here, at run time, readable by pgbouncer alone; every other
 # user is authenticated with the SCRAM secret that auth_query fetches.
-printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(printf '%s' "$${PASSWORD_ENV.pooler}" | sed 's/"/""/g')" > "$R${P.pgbouncerRunDir}/userlist.txt"
-exec pgbouncer "$R${P.pgbouncerIni}"
+printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(printf '%s' "$${PASSWORD_ENV.pooler}" | sed 's/"/""/g')" > "${P.pgbouncerRunDir}/userlist.txt"
+exec pgbouncer "${P.pgbouncerIni}"
 `;
 }
