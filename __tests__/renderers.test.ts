@@ -122,6 +122,7 @@ describe("shell scripts", () => {
     ["backup-entrypoint", scripts.renderBackupEntrypoint()],
     ["backup-job", scripts.renderBackupJob()],
     ["pgbouncer-entrypoint", scripts.renderPgbouncerEntrypoint()],
+    ["restore", scripts.renderRestoreScript()],
     ["seaweedfs-entrypoint", renderSeaweedfsEntrypoint()],
   ];
   test.each(all)("%s parses under POSIX sh (dash -n)", (name, text) => {

@@ -3,7 +3,7 @@ import { Container } from "@cdktf/provider-docker/lib/container";
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
-import { BackupJob, renderBackupEntrypoint, renderBackupJob } from "../postgres-config/scripts";
+import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderRestoreScript } from "../postgres-config/scripts";
 import { check, isInt, Rule } from "./errors";
 import { PostgresPrimary } from "./postgres-primary";
 import { literal } from "./terraform-text";
@@ -131,6 +131,7 @@ export class BackupCron extends Construct {
         { file: P.crontab, content: literal(crontab), permissions: "0644" },
         { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint()), executable: true },
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
+        { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
         ...archive.containerUploads(),
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],

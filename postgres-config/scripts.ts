@@ -176,6 +176,42 @@ exec cron -f -L 15
 `;
 }
 
+/**
+ * Restores the archive into an empty directory: to a time, an LSN, a named restore point or the
+ * latest WAL. The copy never archives into the environment's stanza (archive_mode=off is appended to
+ * its postgresql.auto.conf) until an operator promotes it to be the primary on purpose.
+ */
+export function renderRestoreScript(): string {
+  return `${HEADER}
+usage() { echo "usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN] [--set BACKUP_LABEL]" >&2; exit 2; }
+to=latest; into=""; set=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --to) to="\${2:?}"; shift 2 ;;
+    --into) into="\${2:?}"; shift 2 ;;
+    --set) set="\${2:?}"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+[ -n "$into" ] || usage
+[ -d "$into" ] || mkdir -p "$into"
+chmod 700 "$into"
+if [ -n "$(ls -A "$into")" ]; then log "$into is not empty: refusing to restore over it"; exit 1; fi
+[ -r "${P.secretsDir}/backup.env" ] && . "${P.secretsDir}/backup.env"
+case "$to" in
+  latest) set -- --type=default ;;
+  */*) set -- --type=lsn "--target=$to" --target-action=promote ;;
+  [0-9][0-9][0-9][0-9]-*) set -- --type=time "--target=$to" --target-action=promote ;;
+  *) set -- --type=name "--target=$to" --target-action=promote ;;
+esac
+[ -z "$set" ] || set -- "$@" "--set=$set"
+log "restoring to $to into $into"
+as_postgres ${BACKREST} "--pg1-path=$into" "$@" restore
+printf "\\n# pgharbor restore: this copy must not archive into the environment's stanza.\\narchive_mode = 'off'\\n" >> "$into/postgresql.auto.conf"
+log "restore complete: start it with postgres -D $into"
+`;
+}
+
 export function renderPgbouncerEntrypoint(): string {
   return `${HEADER}
 : "\${${PASSWORD_ENV.pooler}:?${PASSWORD_ENV.pooler} is required}"

@@ -174,6 +174,7 @@ export class Harness {
   private readonly ipOf = new Map<string, string>();
   private s3?: ChildProcess;
   private readonly laidOut = new Set<string>();
+  private readonly side: ChildProcess[] = [];
 
   constructor(
     public readonly env: EnvironmentConfig,
@@ -348,6 +349,29 @@ export class Harness {
     return child;
   }
 
+  /** The text a container receives at `path` (references resolved, before the harness's rewrite). */
+  public uploaded(role: string, path: string): string {
+    const u = this.specs.get(this.name(role))!.uploads.find((x) => x.path === path);
+    if (!u) throw new Error(`${role} has no upload at ${path}`);
+    return u.content;
+  }
+
+  /** Starts a side process (pgbench, a restored copy) in a container's context; stdout/stderr piped. */
+  public spawnIn(role: string, argv: string[]): ChildProcess {
+    const name = this.name(role);
+    const args = argv.map((a) => this.rewrite(name, a));
+    const child = spawn(args[0], args.slice(1), {
+      env: this.environment(name),
+      cwd: join(this.root, "containers", name, "home"),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      uid: this.ids?.uid,
+      gid: this.ids?.gid,
+    });
+    this.side.push(child);
+    return child;
+  }
+
   /** Runs a command inside a container's context to completion. */
   public exec(role: string, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): ExecResult {
     const name = this.name(role);
@@ -504,6 +528,7 @@ export class Harness {
       }
     }
     await this.stopS3().catch(() => undefined);
+    for (const p of this.side) if (p.exitCode === null) try { process.kill(-p.pid!, "SIGKILL"); } catch { /* gone */ }
     // Stray processes (e.g. pgBackRest's async archiver) still holding the root.
     spawnSync("pkill", ["-KILL", "-f", this.root]);
     if (process.env.PGHARBOR_KEEP !== "1") rmSync(this.root, { recursive: true, force: true });

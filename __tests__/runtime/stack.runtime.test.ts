@@ -1,9 +1,13 @@
 /**
  * The dev stack, run for real: PostgreSQL primary and replica, PgBouncer, pgBackRest against an
- * S3 server over HTTPS, the backup container's jobs. One harness, scenarios in order.
+ * S3 server over HTTPS, the backup container's jobs. One harness; the scenarios run in order and
+ * build on each other (the bucket fills up as they go).
  */
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "fs";
+import { join } from "path";
 import { describeRuntime, Harness } from "./harness";
 import { dev, variant } from "../helpers";
+import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
 
 jest.setTimeout(300_000);
 
@@ -16,9 +20,28 @@ describeRuntime("runtime: dev stack", (tools) => {
     try {
       return await f();
     } finally {
-      timings[name] = (Date.now() - t) / 1000;
+      timings[name] = Math.round((Date.now() - t) / 100) / 10;
     }
   };
+
+  /** psql through PgBouncer as the application role (SCRAM), from outside the containers. */
+  const app = (db: string, query: string) => {
+    const r = h.exec("pgbouncer", ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", query], {
+      env: { PGHOST: h.ip("pgbouncer"), PGPORT: "6432", PGDATABASE: db, PGUSER: "app", PGPASSWORD: h.secret("primary_app-password"), PGSSLMODE: "disable" },
+    });
+    if (r.code !== 0) throw new Error(`app query on ${db} failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  /** The backup container's crontab command for a job, minus the redirect to PID 1's stdout. */
+  const cronJob = (job: string): string[] => {
+    const tab = h.uploaded("backup", P.crontab);
+    const line = tab.split("\n").find((l) => new RegExp(`backup-job\\.sh ${job}\\b`).test(l))!;
+    const cmd = line.split(/\s+/).slice(6).join(" ").replace(/\s*>\/proc\/1\/fd\/1 2>&1$/, "");
+    return cmd.split(" ");
+  };
+  const info = () => JSON.parse(h.run("backup", ["pgbackrest", `--config=${P.pgbackrestConf}`, "--stanza=pgharbor", "--output=json", "info"]))[0];
+  const walKeys = () => h.bucketKeys("pgharbor/dev/archive/").filter((k) => /\/[0-9A-F]{24}-[0-9a-f]{40}/.test(k));
+  const lsnOf = (role: string, fn: string) => h.sql(role, `SELECT ${fn}`);
 
   beforeAll(async () => {
     h = new Harness(env, tools);
@@ -34,18 +57,235 @@ describeRuntime("runtime: dev stack", (tools) => {
     await h?.teardown();
   });
 
-  test("backup container starts: stanza created, check passes", async () => {
+  test("backup container starts: stanza created, pgbackrest check passes", async () => {
     await timed("backup-start", async () => {
       const r = h.exec("backup", ["/usr/local/lib/pgharbor/backup-entrypoint.sh"], { timeoutMs: 180_000 });
-      expect({ code: r.code, out: r.stderr.slice(-2000) }).toEqual({ code: 0, out: expect.stringContaining("stanza-create succeeded") });
+      expect({ code: r.code, log: r.stderr.slice(-2000) }).toEqual({ code: 0, log: expect.stringContaining("stanza-create succeeded") });
       expect(r.stderr).toContain("check succeeded");
+      const status = JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/stanza-create.json`), "utf8"));
+      expect(status).toEqual(expect.objectContaining({ job: "stanza-create", ok: true, exitCode: 0 }));
     });
   });
 
-  test("primary: data checksums on, roles as declared", () => {
+  test("primary: data checksums, roles as declared, no superuser but postgres", () => {
     expect(h.sql("primary", "SHOW data_checksums")).toBe("on");
-    expect(h.sql("primary", "SELECT string_agg(rolname || ':' || rolsuper || rolreplication, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('app','replicator','pgharbor_pgbouncer','pgharbor_backup','pgharbor_monitor')")).toBe(
-      "app:falsefalse,pgharbor_backup:falsefalse,pgharbor_monitor:falsefalse,pgharbor_pgbouncer:falsefalse,replicator:falsetrue",
+    expect(h.sql("primary", "SELECT string_agg(rolname || ':' || rolsuper || ':' || rolreplication, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('app','replicator','pgharbor_pgbouncer','pgharbor_backup','pgharbor_monitor')")).toBe(
+      "app:false:false,pgharbor_backup:false:false,pgharbor_monitor:false:false,pgharbor_pgbouncer:false:false,replicator:false:true",
     );
+  });
+
+  test("scenario 5b + 1: replica bootstraps by pg_basebackup while the bucket has no backup, and streams", async () => {
+    await timed("replica-basebackup", async () => {
+      h.start("replica-1");
+      await h.waitReady("replica-1", 120_000);
+      const marker = h.hostPath(h.name("replica-1"), `${P.dataDir}/.pgharbor-bootstrap`);
+      expect(readFileSync(marker, "utf8").trim()).toBe("basebackup");
+      expect(h.log("replica-1")).toContain("no backup in the archive: pg_basebackup");
+      await h.waitFor("slot active", () => h.sql("primary", "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'") === "t", 30_000);
+      expect(h.sql("replica-1", "SELECT pg_is_in_recovery()")).toBe("t");
+    });
+  });
+
+  test("scenario 1: topology through PgBouncer", async () => {
+    await timed("topology", async () => {
+      h.start("pgbouncer");
+      await h.waitFor("PgBouncer listening", () => /listening on .*6432/.test(h.log("pgbouncer")), 20_000);
+      app("app", "CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, note text, at timestamptz DEFAULT now())");
+      // Write through the read-write database: lands on the primary.
+      expect(app("app", "INSERT INTO items (id, note) VALUES (1, 'via pgbouncer') RETURNING pg_is_in_recovery()")).toBe("f");
+      expect(h.sql("primary", "SELECT note FROM items WHERE id = 1", "app")).toBe("via pgbouncer");
+      // Read through the read-only database: served by a replica.
+      expect(app("app_ro", "SELECT pg_is_in_recovery()")).toBe("t");
+      expect(() => app("app_ro", "INSERT INTO items (id) VALUES (99)")).toThrow(/read-only transaction/);
+      // A committed row is visible on the replica within 1 s.
+      app("app", "INSERT INTO items (id, note) VALUES (2, 'replicated')");
+      const ms = await h.waitFor("row on the replica", () => app("app_ro", "SELECT count(*) FROM items WHERE id = 2") === "1", 1_000, 20);
+      expect(ms).toBeLessThanOrEqual(1_000);
+      expect(h.sql("primary", "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'")).toBe("t");
+    });
+  });
+
+  test("scenario 2: archiving, pgbackrest check, encryption at rest", async () => {
+    await timed("archiving", async () => {
+      const marker = `PGHARBOR-PLAINTEXT-${Date.now()}`;
+      app("app", `INSERT INTO items (id, note) VALUES (3, '${marker}')`);
+      const segment = lsnOf("primary", "pg_walfile_name(pg_current_wal_lsn())");
+      h.sql("primary", "SELECT pg_switch_wal()");
+      const archiveTimeout = Number(/^archive_timeout = (\d+)$/m.exec(readFileSync(h.hostPath(h.name("primary"), P.postgresqlConf), "utf8"))![1]);
+      const ms = await h.waitFor(`segment ${segment} in the bucket`, () => walKeys().some((k) => k.includes(`/${segment}-`)), (archiveTimeout + 10) * 1000, 200);
+      timings["segment-in-bucket"] = ms / 1000;
+      h.run("backup", [`${P.scriptsDir}/backup-job.sh`, "check"]);
+      // The marker is in the local WAL in clear (so this test can fail) but nowhere in the bucket.
+      const walDir = h.hostPath(h.name("primary"), `${P.dataDir}/pg_wal`);
+      const inWal = readdirSync(walDir).some((f) => /^[0-9A-F]{24}$/.test(f) && readFileSync(join(walDir, f)).includes(marker));
+      expect(inWal).toBe(true);
+      const objects = h.bucketKeys();
+      expect(objects.length).toBeGreaterThan(0);
+      const leaked = objects.filter((k) => readFileSync(join(h.bucketDir(), `${k}._S3rver_object`)).includes(marker));
+      expect(leaked).toEqual([]);
+    });
+  });
+
+  test("scenario 3: full and differential backups, info, expiry honours retention", async () => {
+    await timed("backups", async () => {
+      h.run("backup", cronJob("full"), { timeoutMs: 240_000 });
+      app("app", "INSERT INTO items (id, note) VALUES (4, 'after full 1')");
+      h.run("backup", cronJob("diff"), { timeoutMs: 240_000 });
+      let backups = info().backup as Array<{ label: string; type: string }>;
+      expect(backups.map((b) => b.type)).toEqual(["full", "diff"]);
+      const firstFull = backups[0].label;
+      h.run("backup", cronJob("full"), { timeoutMs: 240_000 });
+      expect((info().backup as unknown[]).length).toBe(3);
+      // A third full backup with retentionFullBackups = 2: pgBackRest expires after each backup, and
+      // the scheduled expire job applies the same rule.
+      h.run("backup", cronJob("full"), { timeoutMs: 240_000 });
+      h.run("backup", cronJob("expire"));
+      backups = info().backup;
+      expect(backups.map((b) => b.type)).toEqual(["full", "full"]);
+      expect(backups.map((b) => b.label)).not.toContain(firstFull);
+      const status = JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/full.json`), "utf8"));
+      expect(status).toEqual(expect.objectContaining({ job: "full", ok: true }));
+    });
+  });
+
+  test("scenario 4: point-in-time recovery with the project's restore script", async () => {
+    await timed("pitr", async () => {
+      app("app", "INSERT INTO items (id, note) VALUES (100, 'row A')");
+      await new Promise((r) => setTimeout(r, 1100));
+      const t = h.sql("primary", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+      await new Promise((r) => setTimeout(r, 1100));
+      app("app", "INSERT INTO items (id, note) VALUES (101, 'row B')");
+      const segment = lsnOf("primary", "pg_walfile_name(pg_current_wal_lsn())");
+      h.sql("primary", "SELECT pg_switch_wal()");
+      await h.waitFor("row B's segment archived", () => walKeys().some((k) => k.includes(`/${segment}-`)), 60_000, 200);
+      const into = `${P.restoreScratchDir}/pitr`;
+      const r = h.exec("backup", [`${P.scriptsDir}/restore.sh`, "--to", t, "--into", into], { timeoutMs: 240_000 });
+      expect({ code: r.code, err: r.stderr.slice(-1500) }).toEqual({ code: 0, err: expect.stringContaining("restore complete") });
+      const ip = h.ip("backup");
+      const pg = h.spawnIn("backup", ["postgres", "-D", into, "-c", "port=5433", "-c", `listen_addresses=${ip}`, "-c", `unix_socket_directories=${P.restoreScratchDir}`, "-c", `hba_file=${into}/pg_hba.conf`]);
+      try {
+        const q = (sql: string) => h.run("backup", ["psql", "-X", "-At", "-h", P.restoreScratchDir, "-p", "5433", "-U", "postgres", "-d", "app", "-c", sql]).trim();
+        await h.waitFor("restored copy promoted", () => q("SELECT pg_is_in_recovery()") === "f", 120_000, 500);
+        expect(q("SELECT string_agg(note, ',' ORDER BY id) FROM items WHERE id IN (100, 101)")).toBe("row A");
+        expect(Number(q("SELECT timeline_id FROM pg_control_checkpoint()"))).toBeGreaterThan(Number(h.sql("primary", "SELECT timeline_id FROM pg_control_checkpoint()")));
+        expect(q("SHOW archive_mode")).toBe("off");
+      } finally {
+        process.kill(-pg.pid!, "SIGINT");
+        await new Promise((r) => pg.once("exit", r));
+      }
+    });
+  });
+
+  test("scenario 5a: a fresh replica bootstraps from the bucket, not pg_basebackup, and streams", async () => {
+    await timed("replica-from-bucket", async () => {
+      await h.stop("replica-1");
+      const data = h.hostPath(h.name("replica-1"), P.dataDir);
+      for (const f of readdirSync(data)) rmSync(join(data, f), { recursive: true, force: true });
+      const before = h.log("replica-1").length;
+      h.start("replica-1");
+      await h.waitReady("replica-1", 180_000);
+      const log = h.log("replica-1").slice(before);
+      expect(log).toContain("backup found in the archive: restoring as a standby from the bucket");
+      expect(log).not.toContain("pg_basebackup from");
+      expect(readFileSync(join(data, ".pgharbor-bootstrap"), "utf8").trim()).toBe("bucket");
+      app("app", "INSERT INTO items (id, note) VALUES (5, 'after bucket bootstrap')");
+      await h.waitFor("streaming again", () => h.sql("replica-1", "SELECT count(*) FROM items WHERE id = 5", "app") === "1", 30_000, 200);
+      await h.waitFor("slot active", () => h.sql("primary", "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'") === "t", 30_000);
+    });
+  });
+
+  const pgbench = (seconds: number) => h.spawnIn("primary", ["pgbench", "-h", P.socketDir, "-U", "postgres", "-n", "-c", "2", "-T", String(seconds), "-P", "5", "app"]);
+  const finish = (p: ReturnType<typeof pgbench>) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      let out = "";
+      p.stdout!.on("data", (d) => (out += d));
+      p.stderr!.on("data", (d) => (out += d));
+      p.on("exit", (code) => resolve({ code: code ?? -1, out }));
+    });
+
+  test("scenario 6: replica outage under write load, catch-up through its slot", async () => {
+    await timed("replica-outage", async () => {
+      h.run("primary", ["pgbench", "-i", "-s", "2", "-q", "-h", P.socketDir, "-U", "postgres", "app"], { timeoutMs: 120_000 });
+      const load = pgbench(35);
+      const result = finish(load);
+      await new Promise((r) => setTimeout(r, 5_000));
+      await h.stop("replica-1");
+      const retainedWhileDown = () => h.sql("primary", "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'");
+      expect(h.sql("primary", "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'")).toBe("f");
+      await new Promise((r) => setTimeout(r, 20_000));
+      expect(Number(retainedWhileDown())).toBeGreaterThan(0);
+      const before = h.log("replica-1").length;
+      h.start("replica-1");
+      await h.waitReady("replica-1", 120_000);
+      const bench = await result;
+      expect(bench.code).toBe(0);
+      const target = h.sql("primary", "SELECT pg_current_wal_lsn()");
+      await h.waitFor("replica caught up", () => h.sql("replica-1", `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0`) === "t", 60_000, 250);
+      await h.waitFor("slot active", () => h.sql("primary", "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgharbor_replica_1'") === "t", 30_000);
+      // Connection attempts while it starts (healthcheck probes) are refused with FATAL by design; anything else is an error.
+      const errors = h
+        .log("replica-1")
+        .slice(before)
+        .split("\n")
+        .filter((l) => /\b(ERROR|FATAL|PANIC):/.test(l) && !/the database system is (starting up|not yet accepting connections)/.test(l));
+      expect(errors).toEqual([]);
+      expect(h.sql("primary", "SELECT count(*) FROM pgbench_history", "app")).toBe(h.sql("replica-1", "SELECT count(*) FROM pgbench_history", "app"));
+    });
+  });
+
+  test("scenario 7: bucket outage under write load, archive catches up without a gap", async () => {
+    await timed("bucket-outage", async () => {
+      const failedBefore = Number(h.sql("primary", "SELECT failed_count FROM pg_stat_archiver"));
+      const load = pgbench(75);
+      const result = finish(load);
+      await new Promise((r) => setTimeout(r, 3_000));
+      await h.stopS3();
+      const downAt = Date.now();
+      h.sql("primary", "SELECT pg_switch_wal()");
+      // The primary keeps taking writes while the bucket is away.
+      await new Promise((r) => setTimeout(r, 30_000));
+      app("app", "INSERT INTO items (id, note) VALUES (7, 'during bucket outage')");
+      const switched = h.sql("primary", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+      h.sql("primary", "SELECT pg_switch_wal()");
+      await new Promise((r) => setTimeout(r, Math.max(0, 60_000 - (Date.now() - downAt))));
+      const pending = h.sql("primary", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+      const waiting = h.sql("primary", "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
+      // The outage was real: the segments switched during it are waiting, not in the bucket.
+      expect(Number(waiting)).toBeGreaterThan(0);
+      expect(walKeys().some((k) => k.includes(`/${switched}-`))).toBe(false);
+      expect(app("app", "SELECT note FROM items WHERE id = 7")).toBe("during bucket outage");
+      timings["archiver-failures-during-outage"] = Number(h.sql("primary", "SELECT failed_count FROM pg_stat_archiver")) - failedBefore;
+      await h.startS3();
+      const backAt = Date.now();
+      const bench = await result;
+      expect(bench.code).toBe(0);
+      h.sql("primary", "SELECT pg_switch_wal()");
+      await h.waitFor("archive caught up", () => [switched, pending].every((seg) => walKeys().some((k) => k.includes(`/${seg}-`))), 120_000, 200);
+      timings["bucket-catch-up-after-return"] = (Date.now() - backAt) / 1000;
+      // Continuity: every segment from the oldest backup's start to the newest archived one is in the bucket.
+      const names = [...new Set(walKeys().map((k) => /\/([0-9A-F]{24})-/.exec(k)![1]))].filter((n) => n.startsWith("00000001")).sort();
+      const seg = (n: string) => parseInt(n.slice(8, 16), 16) * 256 + parseInt(n.slice(16, 24), 16);
+      const oldest = info().backup[0].archive.start as string;
+      const wanted = names.filter((n) => n >= oldest);
+      const gaps = wanted.slice(1).filter((n, i) => seg(n) !== seg(wanted[i]) + 1);
+      expect(wanted.length).toBeGreaterThan(10);
+      expect(gaps).toEqual([]);
+      const verify = h.exec("backup", ["pgbackrest", `--config=${P.pgbackrestConf}`, "--stanza=pgharbor", "verify"], { timeoutMs: 240_000 });
+      expect({ code: verify.code, out: verify.stdout + verify.stderr }).toEqual({ code: 0, out: expect.not.stringMatching(/missing|invalid|ERROR/) });
+    });
+  });
+
+  test("scenario 8: the rendered files are accepted by the real binaries without warnings", () => {
+    for (const role of ["primary", "replica-1"]) {
+      const log = h.log(role);
+      expect([role, log.match(/.*(unrecognized configuration parameter|invalid value for parameter|configuration file .* contains errors|WARNING:).*/g) ?? []]).toEqual([role, []]);
+    }
+    const bouncer = h.log("pgbouncer");
+    expect(bouncer).toMatch(/process up: PgBouncer/);
+    // Configuration complaints only: "got packet 'E' from server when not linked" is a replica being restarted on purpose.
+    expect(bouncer.match(/.*(unknown parameter|syntax error|invalid value|unknown config|ignoring).*/gi) ?? []).toEqual([]);
+    // pgBackRest parses its file on every call: an unknown option would have failed the scenarios above.
+    expect(existsSync(h.hostPath(h.name("backup"), P.pgbackrestConf))).toBe(true);
+    expect(statSync(h.hostPath(h.name("primary"), `${P.scriptsDir}/primary-entrypoint.sh`)).mode & 0o111).toBeTruthy();
   });
 });
