@@ -69,7 +69,6 @@ export function describeRuntime(name: string, body: (tools: Required<Omit<Tools,
         throw new Error(line);
       }));
     } else {
-      // eslint-disable-next-line no-console
       console.warn(`\n${"!".repeat(100)}\n${line}\n${"!".repeat(100)}\n`);
       describe.skip(name, () => test("skipped", () => undefined));
     }
@@ -181,6 +180,9 @@ export class Harness {
     public readonly tools: { pgBin: string; major: number },
   ) {
     this.root = mkdtempSync(join(tmpdir(), "pgharbor-rt-"));
+    // Whatever happens to the test run (a timeout, a crash), no server outlives it.
+    const root = this.root;
+    process.once("exit", () => spawnSync("pkill", ["-KILL", "-f", root]));
     chmodSync(this.root, 0o755);
     if (this.ids) chownSync(this.root, this.ids.uid, this.ids.gid);
     for (const d of ["bin", "logs", "volumes", "containers", "tls", "s3"]) this.mkdir(join(this.root, d));
