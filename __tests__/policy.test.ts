@@ -24,6 +24,14 @@ const breakers: Record<string, Mutator> = {
   "PGH-PG-1": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("archive_mode = 'on'", "archive_mode = 'off'"))),
   "PGH-PG-2": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace(/max_slot_wal_keep_size = .*/, "max_slot_wal_keep_size = -1"))),
   "PGH-SEC-1": (j) => eachFile(j, "roles.sql", (u) => (u.content = u.content.replace(/ALTER ROLE app LOGIN NOSUPERUSER/, "ALTER ROLE app LOGIN SUPERUSER"))),
+  "PGH-SEC-2": (j) => eachFile(j, "pg_hba.conf", (u) => (u.content += "host all all 10.0.0.0/8 scram-sha-256\n")),
+  "PGH-SEC-3": (j) => eachFile(j, "pg_hba.conf", (u) => (u.content = u.content.replace("hostssl   all               all               all               scram-sha-256", "hostssl   all               all               all               md5"))),
+  "PGH-SEC-4": (j) => eachFile(j, "pgbouncer.ini", (u) => (u.content = u.content.replace("server_tls_sslmode = verify-full", "server_tls_sslmode = prefer"))),
+  "PGH-SEC-5": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("log_connections = 'on'", "log_connections = 'off'"))),
+  "PGH-SEC-6": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("sslmode=verify-full", "sslmode=prefer"))),
+  "PGH-ARC-6": (j) => each(j, "aws_kms_key", (r) => (r.enable_key_rotation = false)),
+  "PGH-ARC-7": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => (d.statement = d.statement.filter((s: any) => s.sid !== "DenyWrongKmsKey"))), // eslint-disable-line @typescript-eslint/no-explicit-any
+  "PGH-IAM-1": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => d.statement.forEach((s: any) => s.sid === "Objects" && s.actions.push("s3:DeleteObject"))), // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 
 const statuses = (rule: PolicyRule, j: StackJson) => new Set(evaluate(j, [rule])[0].findings.map((f) => f.status));
@@ -52,7 +60,7 @@ describe("policy pack", () => {
     });
   });
 
-  test.each(["PGH-ARC-2", "PGH-ARC-3", "PGH-ARC-4"])("%s does not apply without an S3 bucket (dev)", (id) => {
+  test.each(["PGH-ARC-2", "PGH-ARC-3", "PGH-ARC-4", "PGH-ARC-6", "PGH-ARC-7", "PGH-IAM-1"])("%s does not apply without an S3 bucket (dev)", (id) => {
     expect(statuses(RULES.find((r) => r.id === id)!, devJson)).toEqual(new Set(["not-applicable"]));
   });
 

@@ -16,7 +16,7 @@ describe("PostgresReplica", () => {
     expect(conf).toMatch(/^hot_standby = 'on'$/m);
     expect(conf).toMatch(/^hot_standby_feedback = 'on'$/m);
     expect(conf).toMatch(/^primary_slot_name = 'pgharbor_replica_1'$/m);
-    expect(conf).toMatch(/^primary_conninfo = 'host=pgharbor-dev-primary port=5432 user=replicator passfile=\/run\/pgharbor\/pgpass application_name=replica-1'$/m);
+    expect(conf).toMatch(/^primary_conninfo = 'host=pgharbor-dev-primary port=5432 user=replicator passfile=\/run\/pgharbor\/pgpass application_name=replica-1 sslmode=verify-full sslrootcert=\/etc\/postgresql\/tls\/ca.crt'$/m);
     expect(conf).not.toMatch(/password=/);
   });
 

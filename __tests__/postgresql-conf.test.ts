@@ -18,6 +18,8 @@ const base: PostgresConfInput = {
   archiveTimeoutSeconds: 50,
   maxSlotWalKeepSizeMiB: 4096,
   stanza: "pgharbor",
+  tlsMinVersion: "TLSv1.3",
+  logMinDurationStatementMs: 1000,
 };
 
 const conf = (p: Partial<PostgresConfInput> = {}) => new Map(postgresParameters({ ...base, ...p }));

@@ -20,16 +20,25 @@ describe("pg_hba.conf", () => {
     .map((l) => l.split(/\s+/));
   test("superuser and backup role only over the socket", () => {
     expect(rows).toContainEqual(["local", "all", "postgres", "peer"]);
-    expect(rows).toContainEqual(["host", "all", "postgres", "all", "reject"]);
-    expect(rows).toContainEqual(["host", "all", ROLE_NAMES.backup, "all", "reject"]);
+    expect(rows).toContainEqual(["hostssl", "all", "postgres", "all", "reject"]);
+    expect(rows).toContainEqual(["hostssl", "all", ROLE_NAMES.backup, "all", "reject"]);
+  });
+  test("no network access without TLS: hostnossl rejected before anything else", () => {
+    const firstRemote = rows.findIndex((r) => r[0] !== "local");
+    expect(rows.slice(firstRemote, firstRemote + 2)).toEqual([
+      ["hostnossl", "all", "all", "all", "reject"],
+      ["hostnossl", "replication", "all", "all", "reject"],
+    ]);
+    expect(rows.some((r) => r[0] === "host")).toBe(false);
   });
   test("replication only for the replication role, SCRAM everywhere else", () => {
     const repl = rows.findIndex((r) => r[1] === "replication" && r[2] === ROLE_NAMES.replication);
-    const rejectRepl = rows.findIndex((r) => r[1] === "replication" && r[2] === "all");
-    expect(repl).toBeGreaterThanOrEqual(0);
+    const rejectRepl = rows.findIndex((r) => r[0] === "hostssl" && r[1] === "replication" && r[2] === "all");
+    expect(rows[repl]).toEqual(["hostssl", "replication", ROLE_NAMES.replication, "all", "scram-sha-256"]);
     expect(rejectRepl).toBeGreaterThan(repl);
-    expect(rows.filter((r) => r[0] === "host").every((r) => r[4] === "scram-sha-256" || r[4] === "reject")).toBe(true);
-    expect(rows.some((r) => ["trust", "md5", "password"].includes(r[r.length - 1]))).toBe(false);
+    expect(rows).toContainEqual(["hostssl", "all", ROLE_NAMES.replication, "all", "reject"]);
+    expect(rows.filter((r) => r[0] === "hostssl").every((r) => r[4] === "scram-sha-256" || r[4] === "reject")).toBe(true);
+    expect(rows.some((r) => ["trust", "md5", "password", "ident"].includes(r[r.length - 1]))).toBe(false);
   });
   test("ident map sends OS user postgres to the backup role", () => {
     expect(renderPgIdent()).toMatch(/^backup\s+postgres\s+pgharbor_backup$/m);
@@ -98,6 +107,7 @@ describe("pgbouncer.ini", () => {
     reservePoolSize: 5,
     maxDbConnections: 25,
     maxClientConnections: 1000,
+    tlsMinVersion: "TLSv1.3" as const,
   };
   test("read-write to the primary, read-only round robin over replicas", () => {
     const ini = renderPgbouncerIni(input);
@@ -139,8 +149,13 @@ describe("image build files", () => {
     expect(df).toMatch(new RegExp(`^FROM postgres:${major}-bookworm$`, "m"));
     expect(df).toMatch(/apt-get install -y --no-install-recommends pgbackrest cron/);
   });
-  test("pgbouncer image runs as postgres", () => {
-    expect(renderPgbouncerDockerfile()).toMatch(/^USER postgres$/m);
+  test("pgbouncer image installs Debian's pgbouncer and a client for its healthcheck", () => {
+    expect(renderPgbouncerDockerfile()).toMatch(/apt-get install -y --no-install-recommends pgbouncer postgresql-client-15/);
+  });
+  test("pgbouncer entrypoint drops to postgres after handing it the key", () => {
+    const s = scripts.renderPgbouncerEntrypoint();
+    expect(s).toMatch(/exec setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer/);
+    expect(s.indexOf("install -m 0600")).toBeLessThan(s.indexOf("exec setpriv"));
   });
 });
 

@@ -121,7 +121,7 @@ export class BackupCron extends Construct {
       hostname: name,
       image: host.postgresImage(primary.majorVersion).imageId,
       entrypoint: [`${P.scriptsDir}/backup-entrypoint.sh`],
-      env: [...archive.containerEnv()],
+      env: [...archive.containerEnv("write"), ...archive.expirerEnv()],
       volumes: [
         { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
         { volumeName: primary.socketVolume.name, containerPath: P.socketDir },

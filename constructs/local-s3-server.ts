@@ -3,22 +3,24 @@ import { ITerraformDependable } from "cdktf";
 import { Container, ContainerUpload } from "@cdktf/provider-docker/lib/container";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
-import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert";
-import { CertRequest } from "@cdktf/provider-tls/lib/cert-request";
-import { LocallySignedCert } from "@cdktf/provider-tls/lib/locally-signed-cert";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { CONTAINER_PATHS } from "../postgres-config/paths";
 import { PGBACKREST_SECRET_ENV, RepoSettings } from "../postgres-config/pgbackrest-conf";
 import { renderSeaweedfsEntrypoint, SEAWEEDFS_PATHS } from "../postgres-config/seaweedfs";
 import { DockerHost } from "./docker-host";
 import { check } from "./errors";
-import { IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
+import { ArchiveAccess, EXPIRER_ENV, IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
+import { CertificateAuthority } from "./certificate-authority";
 import { generatedSecret } from "./secrets";
 
 export interface LocalS3ServerProps {
   readonly environment: string;
   readonly host: DockerHost;
+  /**
+   * CA that signs the server's certificate; clients verify with it.
+   * @default - a new CA for this server
+   */
+  readonly ca?: CertificateAuthority;
   /** @default "pgharbor-<environment>-wal" */
   readonly bucketName?: string;
   /**
@@ -39,7 +41,8 @@ const S3_PORT = 8333;
 /**
  * A local S3-compatible server for dev: SeaweedFS (Apache-2.0, actively maintained, one binary
  * serving S3 with SigV4, path-style addressing, TLS and static credentials). It serves HTTPS with a
- * certificate from a private CA the tls provider makes, and pgBackRest verifies it with that CA.
+ * certificate from the environment's CA, and pgBackRest verifies it with that CA. Three identities:
+ * writer (put/get/list), reader (get/list) and expirer (may delete).
  */
 export class LocalS3Server extends Construct implements IWalArchive {
   public readonly kind = "local-s3" as const;
@@ -47,8 +50,7 @@ export class LocalS3Server extends Construct implements IWalArchive {
   public readonly cipherPass: Password;
   public readonly caCertPem: string;
   public readonly dependables: ITerraformDependable[];
-  private readonly accessKey: Password;
-  private readonly secretKey: Password;
+  private readonly credentials: Record<"write" | "read" | "expire", [Password, Password]>;
   private readonly bucketName: string;
   private readonly host: DockerHost;
   private readonly environment: string;
@@ -68,32 +70,15 @@ export class LocalS3Server extends Construct implements IWalArchive {
     const name = `pgharbor-${props.environment}-s3`;
     this.containerName = name;
 
-    const caKey = new PrivateKey(this, "ca-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const ca = new SelfSignedCert(this, "ca", {
-      privateKeyPem: caKey.privateKeyPem,
-      isCaCertificate: true,
-      validityPeriodHours: 24 * 365 * 5,
-      allowedUses: ["cert_signing", "crl_signing"],
-      subject: [{ commonName: `pgharbor ${props.environment} private CA` }],
-    });
-    const serverKey = new PrivateKey(this, "server-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const csr = new CertRequest(this, "server-csr", {
-      privateKeyPem: serverKey.privateKeyPem,
-      dnsNames: [name, "localhost"],
-      subject: [{ commonName: name }],
-    });
-    const cert = new LocallySignedCert(this, "server-cert", {
-      certRequestPem: csr.certRequestPem,
-      caPrivateKeyPem: caKey.privateKeyPem,
-      caCertPem: ca.certPem,
-      validityPeriodHours: 24 * 365,
-      earlyRenewalHours: 24 * 30,
-      allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
-    });
+    const ca = props.ca ?? new CertificateAuthority(this, "ca", { environment: props.environment });
+    const tls = ca.issue("server", [name, "localhost"]);
     this.caCertPem = ca.certPem;
-
-    this.accessKey = generatedSecret(this, "access-key", 20);
-    this.secretKey = generatedSecret(this, "secret-key", 40);
+    // One identity per kind of access, as on AWS: writers never delete, readers only read.
+    this.credentials = {
+      write: [generatedSecret(this, "access-key", 20), generatedSecret(this, "secret-key", 40)],
+      read: [generatedSecret(this, "reader-access-key", 20), generatedSecret(this, "reader-secret-key", 40)],
+      expire: [generatedSecret(this, "expirer-access-key", 20), generatedSecret(this, "expirer-secret-key", 40)],
+    };
     this.cipherPass = generatedSecret(this, "cipher-pass", 64);
 
     const image = new Image(this, "image", { provider: props.host.provider, name: props.image ?? SEAWEEDFS_DEFAULT_IMAGE, keepLocally: true });
@@ -108,15 +93,19 @@ export class LocalS3Server extends Construct implements IWalArchive {
       volumes: [{ volumeName: data.name, containerPath: SEAWEEDFS_PATHS.dataDir }],
       entrypoint: ["/bin/sh", SEAWEEDFS_PATHS.entrypoint],
       env: [
-        `S3_ACCESS_KEY=${this.accessKey.result}`,
-        `S3_SECRET_KEY=${this.secretKey.result}`,
+        `S3_WRITER_ACCESS_KEY=${this.credentials.write[0].result}`,
+        `S3_WRITER_SECRET_KEY=${this.credentials.write[1].result}`,
+        `S3_READER_ACCESS_KEY=${this.credentials.read[0].result}`,
+        `S3_READER_SECRET_KEY=${this.credentials.read[1].result}`,
+        `S3_EXPIRER_ACCESS_KEY=${this.credentials.expire[0].result}`,
+        `S3_EXPIRER_SECRET_KEY=${this.credentials.expire[1].result}`,
         `S3_BUCKET=${this.bucketName}`,
         `S3_PORT=${S3_PORT}`,
       ],
       upload: [
         { file: SEAWEEDFS_PATHS.entrypoint, content: renderSeaweedfsEntrypoint(), executable: true },
-        { file: SEAWEEDFS_PATHS.certFile, content: cert.certPem },
-        { file: SEAWEEDFS_PATHS.keyFile, content: serverKey.privateKeyPem },
+        { file: SEAWEEDFS_PATHS.certFile, content: tls.certPem },
+        { file: SEAWEEDFS_PATHS.keyFile, content: tls.privateKeyPem, permissions: "0600" },
       ],
       healthcheck: {
         test: ["CMD-SHELL", "echo s3.bucket.list | weed shell 2>/dev/null | grep -qw \"$S3_BUCKET\""],
@@ -143,12 +132,14 @@ export class LocalS3Server extends Construct implements IWalArchive {
     };
   }
 
-  public containerEnv(): string[] {
-    return [
-      `${PGBACKREST_SECRET_ENV.cipherPass}=${this.cipherPass.result}`,
-      `${PGBACKREST_SECRET_ENV.s3Key}=${this.accessKey.result}`,
-      `${PGBACKREST_SECRET_ENV.s3KeySecret}=${this.secretKey.result}`,
-    ];
+  public containerEnv(access: ArchiveAccess): string[] {
+    const [key, secret] = this.credentials[access];
+    return [`${PGBACKREST_SECRET_ENV.cipherPass}=${this.cipherPass.result}`, `${PGBACKREST_SECRET_ENV.s3Key}=${key.result}`, `${PGBACKREST_SECRET_ENV.s3KeySecret}=${secret.result}`];
+  }
+
+  public expirerEnv(): string[] {
+    const [key, secret] = this.credentials.expire;
+    return [`${EXPIRER_ENV.key}=${key.result}`, `${EXPIRER_ENV.secret}=${secret.result}`];
   }
 
   public containerUploads(): ContainerUpload[] {

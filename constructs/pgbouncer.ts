@@ -115,7 +115,9 @@ export class PgBouncer extends Construct {
         reservePoolSize: reserve,
         maxDbConnections: pool + reserve,
         maxClientConnections: maxClients,
+        tlsMinVersion: primary.tlsMinVersion,
       });
+    const tls = primary.ca.issue("pgbouncer-tls", [name, "localhost"], /^[0-9.]+$/.test(this.publishAddress) ? [this.publishAddress] : []);
     this.container = new Container(this, "container", {
       provider: host.provider,
       name,
@@ -126,6 +128,9 @@ export class PgBouncer extends Construct {
       upload: [
         { file: P.pgbouncerIni, content: Lazy.stringValue({ produce: () => literal(ini()) }) },
         { file: `${P.scriptsDir}/pgbouncer-entrypoint.sh`, content: literal(renderPgbouncerEntrypoint()), executable: true },
+        { file: P.pgbouncerTlsCert, content: tls.certPem },
+        { file: P.pgbouncerTlsCa, content: tls.caCertPem },
+        { file: P.pgbouncerTlsKeyUpload, content: tls.privateKeyPem, permissions: "0600" },
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
       ports: [{ internal: 6432, external: this.port, ip: this.publishAddress, protocol: "tcp" }],
@@ -138,8 +143,8 @@ export class PgBouncer extends Construct {
     });
   }
 
-  /** A libpq URL through this PgBouncer (holds a password reference: use in sensitive outputs only). */
+  /** A libpq URL through this PgBouncer over TLS (holds a password reference: sensitive outputs only). */
   public url(user: string, password: string, database: string, address: string): string {
-    return `postgres://${user}:${password}@${address}:${this.port}/${database}`;
+    return `postgres://${user}:${password}@${address}:${this.port}/${database}?sslmode=require`;
   }
 }

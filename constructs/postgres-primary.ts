@@ -14,6 +14,7 @@ import {
   ParameterValue,
   PostgresConfInput,
   renderPostgresqlConf,
+  TlsVersion,
 } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
@@ -24,6 +25,7 @@ import { check, isInt, PgharborConfigError, Rule } from "./errors";
 import { IWalArchive } from "./wal-archive";
 import { generatedSecret } from "./secrets";
 import { literal } from "./terraform-text";
+import { CertificateAuthority, ServerCertificate } from "./certificate-authority";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -43,6 +45,9 @@ export interface IPostgresPrimary {
   endpointFor(from: DockerHost, what: string): { host: string; port: number };
   /** Registers a replica; returns the name of its physical replication slot. */
   attachReplica(name: string): string;
+  /** The environment's CA: replicas and PgBouncer get their certificates from it and verify with it. */
+  readonly ca: CertificateAuthority;
+  readonly tlsMinVersion: TlsVersion;
   /** postgresql.conf input shared with replicas so standby-critical settings agree. */
   confInput(): Omit<PostgresConfInput, "role" | "memory">;
 }
@@ -50,6 +55,7 @@ export interface IPostgresPrimary {
 export interface PrimaryPasswords {
   readonly superuser: Password;
   readonly app: Password;
+  readonly appReadOnly: Password;
   readonly replication: Password;
   readonly pooler: Password;
   readonly monitor: Password;
@@ -114,6 +120,30 @@ export interface PostgresPrimaryProps {
    * @default - never drop WAL: it stays in pg_wal until the bucket is back
    */
   readonly archivePushQueueMaxMiB?: number;
+  /**
+   * CA issuing the server certificates of the primary, its replicas and PgBouncer.
+   * @default - a new private CA for the environment (tls provider)
+   */
+  readonly ca?: CertificateAuthority;
+  /**
+   * Lowest TLS version PostgreSQL and PgBouncer accept.
+   * @default "TLSv1.3"
+   */
+  readonly tlsMinVersion?: TlsVersion;
+  /**
+   * Log statements running longer than this (milliseconds); -1 turns it off.
+   * @default 1000
+   */
+  readonly logMinDurationStatementMs?: number;
+}
+
+/** A server certificate, its CA and key as container uploads (the entrypoint moves the key to the server's user). */
+export function tlsUploads(tls: ServerCertificate): ContainerUpload[] {
+  return [
+    { file: P.tlsCert, content: tls.certPem },
+    { file: P.tlsCa, content: tls.caCertPem },
+    { file: P.tlsKeyUpload, content: tls.privateKeyPem, permissions: "0600" },
+  ];
 }
 
 /** archive_timeout from the RPO target: leave 10 s for pgBackRest's asynchronous push above 20 s. */
@@ -161,6 +191,8 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
     { when: !IDENTIFIER.test(r.appUser) || RESERVED_NAMES.has(r.appUser), field: "appUser", value: r.appUser, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
     { when: !IDENTIFIER.test(r.appDatabase) || RESERVED_NAMES.has(r.appDatabase), field: "appDatabase", value: r.appDatabase, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
     { when: !isInt(r.publishPort) || r.publishPort < 1 || r.publishPort > 65535, field: "publishPort", value: r.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 5432" },
+    { when: p.tlsMinVersion !== undefined && p.tlsMinVersion !== "TLSv1.2" && p.tlsMinVersion !== "TLSv1.3", field: "tlsMinVersion", value: p.tlsMinVersion, problem: "is not a TLS version pgharbor allows", fix: 'use "TLSv1.3" (default) or "TLSv1.2" for old clients' },
+    { when: p.logMinDurationStatementMs !== undefined && (!isInt(p.logMinDurationStatementMs) || p.logMinDurationStatementMs < -1), field: "logMinDurationStatementMs", value: p.logMinDurationStatementMs, problem: "must be a whole number of milliseconds, or -1 for off", fix: "use e.g. 1000" },
     { when: p.archivePushQueueMaxMiB !== undefined && (!isInt(p.archivePushQueueMaxMiB) || p.archivePushQueueMaxMiB < 256), field: "archivePushQueueMaxMiB", value: p.archivePushQueueMaxMiB, problem: "must be a whole number of MiB ≥ 256", fix: "leave it unset to never drop WAL, or give a size well above a day of WAL" },
   ];
 }
@@ -185,6 +217,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly memory: MemorySettings;
   public readonly archiveTimeoutSeconds: number;
   public readonly memoryMiB: number;
+  public readonly ca: CertificateAuthority;
+  public readonly tlsMinVersion: TlsVersion;
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
   private readonly replicas: string[] = [];
@@ -229,10 +263,13 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.publishPort = resolved.publishPort;
     this.archiveTimeoutSeconds = archiveTimeoutFor(resolved.rpoSeconds);
     const protect = props.protectData ?? false;
+    this.ca = props.ca ?? new CertificateAuthority(this, "ca", { environment: props.environment });
+    this.tlsMinVersion = props.tlsMinVersion ?? "TLSv1.3";
 
     this.passwords = {
       superuser: generatedSecret(this, "superuser-password", 32),
       app: generatedSecret(this, "app-password", 32),
+      appReadOnly: generatedSecret(this, "app-ro-password", 32),
       replication: generatedSecret(this, "replication-password", 32),
       pooler: generatedSecret(this, "pooler-password", 32),
       monitor: generatedSecret(this, "monitor-password", 32),
@@ -245,7 +282,9 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
 
     const archive = props.archive;
+    const tls = this.ca.issue("primary-tls", [name, "localhost"], props.host.privateAddress && /^[0-9.]+$/.test(props.host.privateAddress) ? [props.host.privateAddress] : []);
     const uploads: ContainerUpload[] = [
+      ...tlsUploads(tls),
       { file: P.postgresqlConf, content: Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) }) },
       { file: P.hbaConf, content: literal(renderPgHba()) },
       { file: P.identConf, content: literal(renderPgIdent()) },
@@ -271,10 +310,11 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
         "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
         `${PASSWORD_ENV.superuser}=${this.passwords.superuser.result}`,
         `${PASSWORD_ENV.app}=${this.passwords.app.result}`,
+        `${PASSWORD_ENV.appReadOnly}=${this.passwords.appReadOnly.result}`,
         `${PASSWORD_ENV.replication}=${this.passwords.replication.result}`,
         `${PASSWORD_ENV.pooler}=${this.passwords.pooler.result}`,
         `${PASSWORD_ENV.monitor}=${this.passwords.monitor.result}`,
-        ...archive.containerEnv(),
+        ...archive.containerEnv("write"),
       ],
       volumes: [
         { volumeName: this.dataVolume.name, containerPath: P.dataDir },
@@ -335,6 +375,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
       archiveTimeoutSeconds: this.archiveTimeoutSeconds,
       maxSlotWalKeepSizeMiB: this.maxSlotWalKeepSizeMiB,
       stanza: STANZA,
+      tlsMinVersion: this.tlsMinVersion,
+      logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? 1000,
       parameters: this.props.parameters,
     };
   }

@@ -10,7 +10,7 @@ import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
 import { renderReplicaBootstrap, renderReplicaEntrypoint } from "../postgres-config/scripts";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { IPostgresPrimary, sizeMemory } from "./postgres-primary";
+import { IPostgresPrimary, sizeMemory, tlsUploads } from "./postgres-primary";
 import { literal } from "./terraform-text";
 
 /** What PgBouncer needs from a replica. */
@@ -81,7 +81,8 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
     const upstream = primary.endpointFor(host, `replica "${id}"`);
     this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: props.protectData ? { preventDestroy: true } : undefined });
     const archive = primary.archive;
-    const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id}`;
+    const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id} sslmode=verify-full sslrootcert=${P.tlsCa}`;
+    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost"], host.privateAddress && /^[0-9.]+$/.test(host.privateAddress) ? [host.privateAddress] : []);
 
     this.container = new Container(this, "container", {
       provider,
@@ -95,10 +96,11 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
         `PRIMARY_HOST=${upstream.host}`,
         `PRIMARY_PORT=${upstream.port}`,
         `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
-        ...archive.containerEnv(),
+        ...archive.containerEnv("read"),
       ],
       volumes: [{ volumeName: this.dataVolume.name, containerPath: P.dataDir }],
       upload: [
+        ...tlsUploads(tls),
         {
           file: P.postgresqlConf,
           content: Lazy.stringValue({

@@ -9,6 +9,7 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
 import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy";
 import { S3BucketLifecycleConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration";
+import { S3BucketObjectLockConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-object-lock-configuration";
 import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
 import { IamUser } from "@cdktf/provider-aws/lib/iam-user";
@@ -18,7 +19,7 @@ import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-p
 import { Password } from "@cdktf/provider-random/lib/password";
 import { PGBACKREST_SECRET_ENV, RepoSettings } from "../postgres-config/pgbackrest-conf";
 import { check, isInt } from "./errors";
-import { IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
+import { ArchiveAccess, EXPIRER_ENV, IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
 import { generatedSecret } from "./secrets";
 
 export interface S3WalArchiveBucketProps {
@@ -39,6 +40,12 @@ export interface S3WalArchiveBucketProps {
    * @default false
    */
   readonly protect?: boolean;
+  /**
+   * S3 Object Lock default retention for new objects (WORM). Its days must not exceed the backup
+   * retention (checked by the stack), or expired backups would stay undeletable.
+   * @default - no Object Lock
+   */
+  readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
 }
 
 const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
@@ -54,7 +61,7 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
   public readonly bucket: S3Bucket;
   public readonly key: KmsKey;
   public readonly cipherPass: Password;
-  public readonly accessKey: IamAccessKey;
+  public readonly keys: Record<"write" | "read" | "expire", IamAccessKey>;
   public readonly dependables: ITerraformDependable[];
   private readonly props: S3WalArchiveBucketProps;
 
@@ -66,6 +73,8 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
       { when: nameProblem !== undefined, field: "bucketName", value: props.bucketName, problem: `is not a valid S3 bucket name: it ${nameProblem}`, fix: 'choose a name like "acme-pgharbor-prod-wal"' },
       { when: !AWS_REGION.test(props.region), field: "region", value: props.region, problem: "is not an AWS region name", fix: 'use a region such as "eu-west-1"' },
       { when: !isInt(retention) || retention < 1, field: "noncurrentVersionRetentionDays", value: retention, problem: "must be a whole number of days ≥ 1", fix: "keep deleted objects recoverable for at least a day, e.g. 30" },
+      { when: props.objectLock !== undefined && !["GOVERNANCE", "COMPLIANCE"].includes(props.objectLock.mode), field: "objectLock.mode", value: props.objectLock?.mode, problem: 'must be "GOVERNANCE" or "COMPLIANCE"', fix: 'use "GOVERNANCE" (admins may lift it) or "COMPLIANCE" (nobody may)' },
+      { when: props.objectLock !== undefined && (!isInt(props.objectLock.days) || props.objectLock.days < 1), field: "objectLock.days", value: props.objectLock?.days, problem: "must be a whole number of days ≥ 1", fix: "use a number of days no longer than the backup retention" },
     ]);
     this.props = props;
     const protect = props.protect ?? false;
@@ -81,8 +90,15 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
     });
     new KmsAlias(this, "alias", { provider, name: `alias/pgharbor-${props.environment}-wal`, targetKeyId: this.key.keyId });
 
-    this.bucket = new S3Bucket(this, "bucket", { provider, bucket: props.bucketName, forceDestroy: !protect, lifecycle });
+    this.bucket = new S3Bucket(this, "bucket", { provider, bucket: props.bucketName, forceDestroy: !protect, lifecycle, objectLockEnabled: props.objectLock ? true : undefined });
     const bucket = this.bucket.id;
+    if (props.objectLock) {
+      new S3BucketObjectLockConfigurationA(this, "object-lock", {
+        provider,
+        bucket,
+        rule: { defaultRetention: { mode: props.objectLock.mode, days: props.objectLock.days } },
+      });
+    }
     new S3BucketOwnershipControls(this, "ownership", { provider, bucket, rule: { objectOwnership: "BucketOwnerEnforced" } });
     const pab = new S3BucketPublicAccessBlock(this, "public-access", {
       provider,
@@ -118,21 +134,46 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
           resources: [this.bucket.arn, `${this.bucket.arn}/*`],
           condition: [{ test: "Bool", variable: "aws:SecureTransport", values: ["false"] }],
         },
+        {
+          sid: "DenyUnencryptedPuts",
+          effect: "Deny",
+          principals: [{ type: "*", identifiers: ["*"] }],
+          actions: ["s3:PutObject"],
+          resources: [`${this.bucket.arn}/*`],
+          condition: [{ test: "StringNotEquals", variable: "s3:x-amz-server-side-encryption", values: ["aws:kms"] }],
+        },
+        {
+          sid: "DenyWrongKmsKey",
+          effect: "Deny",
+          principals: [{ type: "*", identifiers: ["*"] }],
+          actions: ["s3:PutObject"],
+          resources: [`${this.bucket.arn}/*`],
+          condition: [{ test: "StringNotEquals", variable: "s3:x-amz-server-side-encryption-aws-kms-key-id", values: [this.key.arn] }],
+        },
       ],
     });
     new S3BucketPolicy(this, "policy", { provider, bucket, policy: tlsOnly.json, dependsOn: [pab] });
 
-    const user = new IamUser(this, "archiver", { provider, name: `pgharbor-${props.environment}-archiver`, path: "/pgharbor/" });
-    const access = new DataAwsIamPolicyDocument(this, "archiver-access", {
-      provider,
-      statement: [
-        { sid: "ListRepository", effect: "Allow", actions: ["s3:ListBucket"], resources: [this.bucket.arn], condition: [{ test: "StringLike", variable: "s3:prefix", values: [`${repoPath(props.environment).slice(1)}/*`, repoPath(props.environment).slice(1)] }] },
-        { sid: "ReadWriteRepository", effect: "Allow", actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources: [`${this.bucket.arn}${repoPath(props.environment)}/*`] },
-        { sid: "UseArchiveKey", effect: "Allow", actions: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources: [this.key.arn] },
-      ],
-    });
-    new IamUserPolicy(this, "archiver-policy", { provider, user: user.name, policy: access.json });
-    this.accessKey = new IamAccessKey(this, "archiver-key", { provider, user: user.name });
+    const prefix = repoPath(props.environment);
+    const principal = (id: string, actions: string[]) => {
+      const user = new IamUser(this, id, { provider, name: `pgharbor-${props.environment}-${id}`, path: "/pgharbor/" });
+      const doc = new DataAwsIamPolicyDocument(this, `${id}-access`, {
+        provider,
+        statement: [
+          { sid: "ListRepository", effect: "Allow", actions: ["s3:ListBucket"], resources: [this.bucket.arn], condition: [{ test: "StringLike", variable: "s3:prefix", values: [`${prefix.slice(1)}/*`, prefix.slice(1)] }] },
+          { sid: "Objects", effect: "Allow", actions, resources: [`${this.bucket.arn}${prefix}/*`] },
+          { sid: "UseArchiveKey", effect: "Allow", actions: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources: [this.key.arn] },
+        ],
+      });
+      new IamUserPolicy(this, `${id}-policy`, { provider, user: user.name, policy: doc.json });
+      return new IamAccessKey(this, `${id}-key`, { provider, user: user.name });
+    };
+    // Three principals: writing never deletes, expiry alone deletes, reading only reads.
+    this.keys = {
+      write: principal("archiver", ["s3:GetObject", "s3:PutObject"]),
+      read: principal("reader", ["s3:GetObject"]),
+      expire: principal("expirer", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
+    };
     this.cipherPass = generatedSecret(this, "cipher-pass", 64, protect);
     this.dependables = [this.bucket, versioning, pab];
   }
@@ -150,12 +191,16 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
     };
   }
 
-  public containerEnv(): string[] {
+  public containerEnv(access: ArchiveAccess): string[] {
     return [
       `${PGBACKREST_SECRET_ENV.cipherPass}=${this.cipherPass.result}`,
-      `${PGBACKREST_SECRET_ENV.s3Key}=${this.accessKey.id}`,
-      `${PGBACKREST_SECRET_ENV.s3KeySecret}=${this.accessKey.secret}`,
+      `${PGBACKREST_SECRET_ENV.s3Key}=${this.keys[access].id}`,
+      `${PGBACKREST_SECRET_ENV.s3KeySecret}=${this.keys[access].secret}`,
     ];
+  }
+
+  public expirerEnv(): string[] {
+    return [`${EXPIRER_ENV.key}=${this.keys.expire.id}`, `${EXPIRER_ENV.secret}=${this.keys.expire.secret}`];
   }
 
   public containerUploads(): ContainerUpload[] {

@@ -12,13 +12,24 @@ export interface IWalArchive {
   readonly kind: "aws-s3" | "local-s3";
   /** Repository settings as seen from a container on `host`. */
   repoFor(host: DockerHost): RepoSettings;
-  /** Environment entries (Terraform references, never values) carrying the repository secrets. */
-  containerEnv(): string[];
+  /**
+   * Environment entries (Terraform references, never values) carrying the repository secrets for one
+   * kind of access: "write" may put, get and list (primary, backups) but never delete; "read" may get
+   * and list (replicas, restores).
+   */
+  containerEnv(access: ArchiveAccess): string[];
+  /** PGHARBOR_EXPIRER_S3_KEY/_SECRET: the only credentials that may delete, for the expire job. */
+  expirerEnv(): string[];
   /** Files the containers need to talk to the repository (e.g. a private CA). */
   containerUploads(): ContainerUpload[];
   /** Resources that must exist before a container uses the repository. */
   readonly dependables: ITerraformDependable[];
 }
+
+export type ArchiveAccess = "write" | "read";
+
+/** Where the expire job finds the deleting credentials. */
+export const EXPIRER_ENV = { key: "PGHARBOR_EXPIRER_S3_KEY", secret: "PGHARBOR_EXPIRER_S3_KEY_SECRET" } as const;
 
 /** Bucket prefix of an environment's repository. */
 export function repoPath(environment: string): string {

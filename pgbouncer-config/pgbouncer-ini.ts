@@ -1,6 +1,6 @@
 /**
  * pgbouncer.ini rendering. Transaction pooling; one read-write database to the primary and one
- * read-only database to the replicas. Users authenticate with SCRAM against the secret that
+ * read-only database to the replicas. Users authenticate with SCRAM over TLS against the secret that
  * auth_query fetches through the lookup role: no user passwords in any file.
  */
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
@@ -26,6 +26,8 @@ export interface PgbouncerIniInput {
   /** Cap of server connections per database (read-write pool to the primary). */
   maxDbConnections: number;
   maxClientConnections: number;
+  /** Lowest TLS version for clients and servers. */
+  tlsMinVersion: "TLSv1.2" | "TLSv1.3";
 }
 
 export const AUTH_QUERY = "SELECT uname, phash FROM pgharbor.user_lookup($1)";
@@ -33,6 +35,10 @@ export const AUTH_QUERY = "SELECT uname, phash FROM pgharbor.user_lookup($1)";
 function hostsOf(eps: PgbouncerEndpoint[]): { host: string; port: number } {
   // PgBouncer 1.18 takes a comma-separated host list (round robin) with one shared port.
   return { host: eps.map((e) => e.host).join(","), port: eps[0].port };
+}
+
+function tlsProtocols(min: "TLSv1.2" | "TLSv1.3"): string {
+  return min === "TLSv1.3" ? "tlsv1.3" : "tlsv1.2,tlsv1.3";
 }
 
 export function renderPgbouncerIni(input: PgbouncerIniInput): string {
@@ -66,6 +72,14 @@ export function renderPgbouncerIni(input: PgbouncerIniInput): string {
     "query_wait_timeout = 60",
     "ignore_startup_parameters = extra_float_digits,options",
     `stats_users = ${ROLE_NAMES.monitor}`,
+    // Clients must use TLS; servers are verified against the environment's CA and their names.
+    "client_tls_sslmode = require",
+    `client_tls_cert_file = ${P.pgbouncerTlsCert}`,
+    `client_tls_key_file = ${P.pgbouncerTlsKey}`,
+    `client_tls_protocols = ${tlsProtocols(input.tlsMinVersion)}`,
+    "server_tls_sslmode = verify-full",
+    `server_tls_ca_file = ${P.pgbouncerTlsCa}`,
+    `server_tls_protocols = ${tlsProtocols(input.tlsMinVersion)}`,
     "log_connections = 1",
     "log_disconnections = 1",
     "log_pooler_errors = 1",

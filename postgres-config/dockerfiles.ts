@@ -20,7 +20,7 @@ ENV PGDATA=${P.dataDir}
 `;
 }
 
-/** PgBouncer from Debian bookworm: the same 1.18 build the runtime tests run. */
+/** PgBouncer from Debian bookworm: the same 1.18 build the runtime tests run; runs as postgres. */
 export function renderPgbouncerDockerfile(): string {
   return `# Rendered by pgharbor.
 FROM debian:bookworm-slim
@@ -30,6 +30,6 @@ RUN set -eux; \\
     rm -rf /var/lib/apt/lists/*; \\
     install -d -o postgres -g postgres -m 0700 ${P.pgbouncerRunDir}; \\
     install -d -m 0755 ${P.scriptsDir}
-USER postgres
+# Starts as root only to hand its TLS key and userlist to postgres, then drops to it (setpriv).
 `;
 }

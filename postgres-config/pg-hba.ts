@@ -7,21 +7,26 @@ export interface HbaInput {
 }
 
 /**
- * Remote connections authenticate with SCRAM only; the superuser and the backup role never log in over
- * the network; replication connections are accepted only for the replication role.
+ * Remote connections: TLS and SCRAM only (non-TLS is rejected outright); the superuser and the backup
+ * role never log in over the network; replication connections only for the replication role, which
+ * may do nothing else remotely.
  */
 export function renderPgHba(input: HbaInput = { superuser: "postgres" }): string {
   const rows: Array<[string, string, string, string, string]> = [
     ["local", "all", input.superuser, "", "peer"],
     ["local", "all", ROLE_NAMES.backup, "", "peer map=backup"],
     ["local", "all", "all", "", "scram-sha-256"],
-    ["host", "replication", ROLE_NAMES.replication, "all", "scram-sha-256"],
-    ["host", "replication", "all", "all", "reject"],
-    ["host", "all", input.superuser, "all", "reject"],
-    ["host", "all", ROLE_NAMES.backup, "all", "reject"],
-    ["host", "all", "all", "all", "scram-sha-256"],
+    // Nothing over the network without TLS.
+    ["hostnossl", "all", "all", "all", "reject"],
+    ["hostnossl", "replication", "all", "all", "reject"],
+    ["hostssl", "replication", ROLE_NAMES.replication, "all", "scram-sha-256"],
+    ["hostssl", "replication", "all", "all", "reject"],
+    ["hostssl", "all", input.superuser, "all", "reject"],
+    ["hostssl", "all", ROLE_NAMES.backup, "all", "reject"],
+    ["hostssl", "all", ROLE_NAMES.replication, "all", "reject"],
+    ["hostssl", "all", "all", "all", "scram-sha-256"],
   ];
-  const body = rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(i === 0 ? 8 : 18) : c)).join("").trimEnd());
+  const body = rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(i === 0 ? 10 : 18) : c)).join("").trimEnd());
   return ["# pg_hba.conf rendered by pgharbor. First match wins.", "# TYPE  DATABASE          USER              ADDRESS           METHOD", ...body].join("\n") + "\n";
 }
 

@@ -82,6 +82,8 @@ export function renderPgbackrestConf(input: PgbackrestInput): string {
     g.push(["archive-push-queue-max", `${input.archivePushQueueMaxMiB}MiB`]);
   }
   if (input.role === "replica") g.push(["archive-get-queue-max", "256MiB"]);
+  // Backups never delete: expiry runs on its own, with the only credentials allowed to delete.
+  if (input.role === "backup") g.push(["expire-auto", "n"]);
   const stanza: Array<[string, string | number | undefined]> = [
     ["pg1-path", CONTAINER_PATHS.dataDir],
     ["pg1-socket-path", CONTAINER_PATHS.socketDir],

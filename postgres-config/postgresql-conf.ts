@@ -81,7 +81,15 @@ export const MANAGED_PARAMETERS: Record<string, string> = {
   max_slot_wal_keep_size: "set `maxSlotWalKeepSizeMiB` instead (it must stay capped)",
   wal_level: "streaming replicas and archiving need `replica`; it is fixed",
   hot_standby: "replicas are hot standbys",
+  ssl: "TLS is always on",
+  ssl_cert_file: "the certificate comes from the environment's CA",
+  ssl_key_file: "the key comes from the environment's CA",
+  ssl_min_protocol_version: "set `tlsMinVersion` instead",
+  password_encryption: "SCRAM is the only password method pgharbor accepts",
+  log_min_duration_statement: "set `logMinDurationStatementMs` instead",
 };
+
+export type TlsVersion = "TLSv1.2" | "TLSv1.3";
 
 export interface PostgresConfInput {
   major: PostgresMajor;
@@ -98,6 +106,10 @@ export interface PostgresConfInput {
   primaryConninfo?: string;
   /** Replica only: its physical slot on the primary. */
   primarySlotName?: string;
+  /** Lowest TLS version the server accepts. */
+  tlsMinVersion: TlsVersion;
+  /** Statements slower than this are logged (-1: never). */
+  logMinDurationStatementMs: number;
   /** User overrides, already validated. */
   parameters?: Record<string, ParameterValue>;
 }
@@ -114,6 +126,11 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["hba_file", CONTAINER_PATHS.hbaConf],
     ["ident_file", CONTAINER_PATHS.identConf],
     ["password_encryption", "scram-sha-256"],
+    ["ssl", "on"],
+    ["ssl_cert_file", CONTAINER_PATHS.tlsCert],
+    ["ssl_key_file", CONTAINER_PATHS.tlsKey],
+    ["ssl_min_protocol_version", input.tlsMinVersion],
+    ["ssl_prefer_server_ciphers", "on"],
     ["shared_buffers", input.memory.shared_buffers],
     ["effective_cache_size", input.memory.effective_cache_size],
     ["work_mem", input.memory.work_mem],
@@ -144,10 +161,14 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["logging_collector", "off"],
     ["log_line_prefix", "%m [%p] %q%u@%d app=%a client=%h "],
     ["log_checkpoints", "on"],
+    ["log_connections", "on"],
+    ["log_disconnections", "on"],
+    ["log_replication_commands", "on"],
+    ["log_statement", "ddl"],
     ["log_lock_waits", "on"],
     ["log_temp_files", 0],
     ["log_autovacuum_min_duration", "10s"],
-    ["log_min_duration_statement", "1s"],
+    ["log_min_duration_statement", input.logMinDurationStatementMs],
     ["track_io_timing", "on"],
   ];
   if (input.role === "replica") {

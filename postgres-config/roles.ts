@@ -16,6 +16,7 @@ export const ROLE_NAMES = {
 export const PASSWORD_ENV = {
   superuser: "POSTGRES_PASSWORD",
   app: "PGHARBOR_APP_PASSWORD",
+  appReadOnly: "PGHARBOR_APP_RO_PASSWORD",
   replication: "PGHARBOR_REPLICATION_PASSWORD",
   pooler: "PGHARBOR_POOLER_PASSWORD",
   monitor: "PGHARBOR_MONITOR_PASSWORD",
@@ -26,6 +27,11 @@ export const RESERVED_NAMES = new Set<string>(["postgres", "template0", "templat
 
 export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** The application's read-only role: `<appUser>_ro`. */
+export function readOnlyRole(appUser: string): string {
+  return `${appUser}_ro`;
+}
+
 export interface RolesInput {
   appUser: string;
   appDatabase: string;
@@ -35,6 +41,7 @@ export interface RolesInput {
 /** SQL (psql script) creating/updating the roles, the application database and the pooler lookup function. */
 export function renderRolesSql(input: RolesInput): string {
   const { appUser, appDatabase } = input;
+  const appRo = readOnlyRole(appUser);
   const r = ROLE_NAMES;
   const ensureRole = (name: string, attrs: string, pwVar: string | undefined) =>
     [
@@ -45,6 +52,7 @@ export function renderRolesSql(input: RolesInput): string {
   return `-- Roles reconciled by pgharbor on every primary start. Do not edit: change the stack.
 \\set ON_ERROR_STOP on
 \\getenv app_password ${PASSWORD_ENV.app}
+\\getenv app_ro_password ${PASSWORD_ENV.appReadOnly}
 \\getenv replication_password ${PASSWORD_ENV.replication}
 \\getenv pooler_password ${PASSWORD_ENV.pooler}
 \\getenv monitor_password ${PASSWORD_ENV.monitor}
@@ -52,6 +60,8 @@ export function renderRolesSql(input: RolesInput): string {
 SET log_statement = 'none';
 SET log_min_duration_statement = -1;
 ${ensureRole(appUser, `${limited} NOREPLICATION`, "app_password")}
+${ensureRole(appRo, `${limited} NOREPLICATION`, "app_ro_password")}
+ALTER ROLE ${appRo} SET default_transaction_read_only = on;
 ${ensureRole(r.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
 ${ensureRole(r.pooler, `${limited} NOREPLICATION`, "pooler_password")}
 ${ensureRole(r.monitor, `${limited} NOREPLICATION`, "monitor_password")}
@@ -67,11 +77,20 @@ GRANT EXECUTE ON FUNCTION pg_switch_wal() TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO ${r.backup};
 SELECT format('CREATE DATABASE %I OWNER %I', '${appDatabase}', '${appUser}') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${appDatabase}') \\gexec
 REVOKE ALL ON DATABASE ${appDatabase} FROM PUBLIC;
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+GRANT CONNECT ON DATABASE postgres TO ${r.monitor}, ${r.backup};
 GRANT CONNECT, TEMPORARY ON DATABASE ${appDatabase} TO ${appUser};
-GRANT CONNECT ON DATABASE ${appDatabase} TO ${r.pooler}, ${r.monitor}, ${r.backup};
+GRANT CONNECT ON DATABASE ${appDatabase} TO ${appRo}, ${r.pooler}, ${r.monitor}, ${r.backup};
 \\connect ${appDatabase}
 SET log_statement = 'none';
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+-- Read-only role: reads what the application role creates in public, nothing else.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO ${appRo};
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${appRo};
+GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRo};
+ALTER DEFAULT PRIVILEGES FOR ROLE ${appUser} IN SCHEMA public GRANT SELECT ON TABLES TO ${appRo};
+ALTER DEFAULT PRIVILEGES FOR ROLE ${appUser} IN SCHEMA public GRANT SELECT ON SEQUENCES TO ${appRo};
 CREATE SCHEMA IF NOT EXISTS pgharbor AUTHORIZATION postgres;
 REVOKE ALL ON SCHEMA pgharbor FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgharbor TO ${r.pooler};

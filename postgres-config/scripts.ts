@@ -14,11 +14,18 @@ as_postgres() { if [ "$(id -u)" = 0 ]; then gosu postgres "$@"; else "$@"; fi; }
 log() { printf '%s pgharbor: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 `;
 
+/** Copies an uploaded (root-owned) private key to where only the server's user can read it. */
+const INSTALL_KEY = `install_key() {
+  if [ "$(id -u)" = 0 ]; then install -D -o postgres -g postgres -m 0600 "$1" "$2"; else install -D -m 0600 "$1" "$2"; fi
+}
+`;
+
 const BACKREST = `pgbackrest --config="${P.pgbackrestConf}" --stanza=${STANZA}`;
 
 /** Primary: reconcile roles in the background once the server answers, then hand over to the official entrypoint. */
 export function renderPrimaryEntrypoint(): string {
-  return `${HEADER}
+  return `${HEADER}${INSTALL_KEY}
+install_key "${P.tlsKeyUpload}" "${P.tlsKey}"
 "${P.scriptsDir}/reconcile-roles.sh" &
 exec docker-entrypoint.sh "$@"
 `;
@@ -64,7 +71,7 @@ mkdir -p "${P.secretsDir}"
 esc() { printf '%s' "$1" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g'; }
 printf '%s:%s:*:%s:%s\\n' "$(esc "$PRIMARY_HOST")" "$PRIMARY_PORT" ${ROLE_NAMES.replication} "$(esc "$${PASSWORD_ENV.replication}")" > "${P.secretsDir}/pgpass"
 export PGPASSFILE="${P.secretsDir}/pgpass"
-CONN="host=$PRIMARY_HOST port=$PRIMARY_PORT user=${ROLE_NAMES.replication} connect_timeout=5"
+CONN="host=$PRIMARY_HOST port=$PRIMARY_PORT user=${ROLE_NAMES.replication} connect_timeout=5 sslmode=verify-full sslrootcert=${P.tlsCa}"
 
 tries=0
 until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT"; do
@@ -111,11 +118,12 @@ log "bootstrap complete"
 }
 
 export function renderReplicaEntrypoint(): string {
-  return `${HEADER}
+  return `${HEADER}${INSTALL_KEY}
 PGDATA="\${PGDATA:-${P.dataDir}}"
 if [ "$(id -u)" = 0 ]; then
   install -d -o postgres -g postgres -m 0700 "$PGDATA" "${P.secretsDir}"
 fi
+install_key "${P.tlsKeyUpload}" "${P.tlsKey}"
 as_postgres "${P.scriptsDir}/replica-bootstrap.sh"
 exec docker-entrypoint.sh "$@"
 `;
@@ -134,7 +142,10 @@ job="\${1:?usage: backup-job.sh full|diff|expire|check|stanza-create}"
 [ -r "${P.secretsDir}/backup.env" ] && . "${P.secretsDir}/backup.env"
 case "$job" in
   full|diff) set -- --type="$job" backup ;;
-  expire) set -- expire ;;
+  expire)
+    # Only expiry deletes from the bucket, and only it gets the credentials that may.
+    export PGBACKREST_REPO1_S3_KEY="\${PGHARBOR_EXPIRER_S3_KEY:?}" PGBACKREST_REPO1_S3_KEY_SECRET="\${PGHARBOR_EXPIRER_S3_KEY_SECRET:?}"
+    set -- expire ;;
   check) set -- check ;;
   stanza-create) set -- stanza-create ;;
   *) log "unknown job $job"; exit 2 ;;
@@ -164,7 +175,7 @@ umask 077
 mkdir -p "${P.secretsDir}" "${P.statusDir}"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "${P.statusDir}"
 # dash's export -p prints NAME='value' lines quoted for re-reading by the shell.
-export -p | grep -E '^export PGBACKREST_[A-Z0-9_]+=' > "${P.secretsDir}/backup.env" || true
+export -p | grep -E '^export (PGBACKREST|PGHARBOR_EXPIRER)_[A-Z0-9_]+=' > "${P.secretsDir}/backup.env" || true
 tries=0
 until "${P.scriptsDir}/backup-job.sh" stanza-create; do
   tries=$((tries + 1))
@@ -216,10 +227,19 @@ export function renderPgbouncerEntrypoint(): string {
   return `${HEADER}
 : "\${${PASSWORD_ENV.pooler}:?${PASSWORD_ENV.pooler} is required}"
 umask 077
+# The container starts as root to hand the TLS key and the lookup role's password to the postgres user only.
+own() { if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$@"; fi; }
 mkdir -p "${P.pgbouncerRunDir}"
-# Only the lookup role's password sits here, at run time, readable by pgbouncer alone; every other
-# user is authenticated with the SCRAM secret that auth_query fetches.
+own "${P.pgbouncerRunDir}"
+install -m 0600 "${P.pgbouncerTlsKeyUpload}" "${P.pgbouncerTlsKey}"
+own "${P.pgbouncerTlsKey}"
+# Only the lookup role's password sits here, at run time; every other user is authenticated with the
+# SCRAM secret that auth_query fetches.
 printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(printf '%s' "$${PASSWORD_ENV.pooler}" | sed 's/"/""/g')" > "${P.pgbouncerRunDir}/userlist.txt"
+own "${P.pgbouncerRunDir}/userlist.txt"
+if [ "$(id -u)" = 0 ]; then
+  exec setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer "${P.pgbouncerIni}"
+fi
 exec pgbouncer "${P.pgbouncerIni}"
 `;
 }

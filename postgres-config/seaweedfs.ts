@@ -10,12 +10,19 @@ export const SEAWEEDFS_PATHS = {
 export function renderSeaweedfsEntrypoint(): string {
   const P = SEAWEEDFS_PATHS;
   return `#!/bin/sh
-# Rendered by pgharbor. Starts SeaweedFS with one identity (from the environment) and makes sure the bucket exists.
+# Rendered by pgharbor. Starts SeaweedFS with three identities (from the environment) and makes sure the bucket exists.
+# SeaweedFS's "Write" action includes deletes: the writer/expirer split is enforced on AWS by IAM;
+# here the reader at least cannot write.
 set -eu
-: "\${S3_ACCESS_KEY:?}" "\${S3_SECRET_KEY:?}" "\${S3_BUCKET:?}" "\${S3_PORT:=8333}"
+: "\${S3_WRITER_ACCESS_KEY:?}" "\${S3_WRITER_SECRET_KEY:?}" "\${S3_READER_ACCESS_KEY:?}" "\${S3_READER_SECRET_KEY:?}"
+: "\${S3_EXPIRER_ACCESS_KEY:?}" "\${S3_EXPIRER_SECRET_KEY:?}" "\${S3_BUCKET:?}" "\${S3_PORT:=8333}"
 umask 077
 cat > ${P.configFile} <<JSON
-{"identities":[{"name":"pgharbor","credentials":[{"accessKey":"$S3_ACCESS_KEY","secretKey":"$S3_SECRET_KEY"}],"actions":["Admin","Read","List","Tagging","Write"]}]}
+{"identities":[
+ {"name":"writer","credentials":[{"accessKey":"$S3_WRITER_ACCESS_KEY","secretKey":"$S3_WRITER_SECRET_KEY"}],"actions":["Read:$S3_BUCKET","List:$S3_BUCKET","Write:$S3_BUCKET"]},
+ {"name":"reader","credentials":[{"accessKey":"$S3_READER_ACCESS_KEY","secretKey":"$S3_READER_SECRET_KEY"}],"actions":["Read:$S3_BUCKET","List:$S3_BUCKET"]},
+ {"name":"expirer","credentials":[{"accessKey":"$S3_EXPIRER_ACCESS_KEY","secretKey":"$S3_EXPIRER_SECRET_KEY"}],"actions":["Read:$S3_BUCKET","List:$S3_BUCKET","Write:$S3_BUCKET"]}
+]}
 JSON
 weed server -dir=${P.dataDir} -ip.bind=0.0.0.0 -volume.max=0 -s3 -s3.port="$S3_PORT" \\
   -s3.config=${P.configFile} -s3.cert.file=${P.certFile} -s3.key.file=${P.keyFile} &

@@ -14,7 +14,13 @@ export interface HostConfig {
 
 export type ArchiveConfig =
   | { readonly kind: "local-s3"; readonly bucketName?: string; readonly image?: string }
-  | { readonly kind: "aws-s3"; readonly bucketName: string; readonly region: string; readonly noncurrentVersionRetentionDays?: number };
+  | {
+      readonly kind: "aws-s3";
+      readonly bucketName: string;
+      readonly region: string;
+      readonly noncurrentVersionRetentionDays?: number;
+      readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
+    };
 
 export type StateConfig =
   | { readonly kind: "local" }
@@ -37,6 +43,8 @@ export interface EnvironmentConfig {
     readonly appUser?: string;
     readonly appDatabase?: string;
     readonly archivePushQueueMaxMiB?: number;
+    readonly tlsMinVersion?: "TLSv1.2" | "TLSv1.3";
+    readonly logMinDurationStatementMs?: number;
   };
   /** Number of streaming replicas. */
   readonly replicas: number;
@@ -108,7 +116,7 @@ export const prod: EnvironmentConfig = {
   replicas: 2,
   replicaHosts: ["db-2", "db-3"],
   pgbouncer: { host: "db-1", port: 6432, publishAddress: "10.30.0.11", defaultPoolSize: 80, reservePoolSize: 20, maxClientConnections: 5000 },
-  archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60 },
+  archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60, objectLock: { mode: "GOVERNANCE", days: 14 } },
   backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4 },
   state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" },
   protect: true,

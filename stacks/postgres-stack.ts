@@ -13,7 +13,32 @@ import { PostgresReplica } from "../constructs/postgres-replica";
 import { PgBouncer } from "../constructs/pgbouncer";
 import { BackupCron } from "../constructs/backup-cron";
 import { PolicyPack } from "../constructs/policy/pack";
+import { CertificateAuthority } from "../constructs/certificate-authority";
+import { readOnlyRole } from "../postgres-config/roles";
 import { EnvironmentConfig } from "./environments";
+
+/** Object Lock must not keep objects longer than the backups they belong to are retained. */
+function objectLockRules(env: EnvironmentConfig) {
+  const lock = env.archive?.kind === "aws-s3" ? env.archive.objectLock : undefined;
+  if (!lock) return [];
+  const retentionDays = env.backup?.retentionFullBackups === undefined ? (env.backup?.retentionDays ?? 14) : undefined;
+  return [
+    {
+      when: retentionDays === undefined,
+      field: "archive.objectLock",
+      value: lock,
+      problem: "needs time-based backup retention to be checked against (backup.retentionFullBackups is set)",
+      fix: "use backup.retentionDays with Object Lock",
+    },
+    {
+      when: retentionDays !== undefined && lock.days > retentionDays,
+      field: "archive.objectLock.days",
+      value: lock.days,
+      problem: `locks objects longer than backups are retained (backup.retentionDays ${retentionDays}): expiry could not delete them`,
+      fix: `lower objectLock.days to at most ${retentionDays}, or raise backup.retentionDays`,
+    },
+  ];
+}
 
 /** Whole-stack checks that no single construct can see. */
 function checkEnvironment(env: EnvironmentConfig): void {
@@ -31,6 +56,7 @@ function checkEnvironment(env: EnvironmentConfig): void {
     ...(env.replicaHosts ?? []).map((h, i) => ({ when: unknownHost(h), field: `replicaHosts[${i}]`, value: h, problem: "is not a declared host", fix: fixHost })),
     { when: env.replicaHosts !== undefined && env.replicaHosts.length === 0, field: "replicaHosts", value: env.replicaHosts, problem: "is empty", fix: "list at least one host, or leave it out to use the primary's host" },
     { when: env.state?.kind === "s3" && !(env.state.bucket && env.state.key && env.state.region), field: "state", value: env.state, problem: "an S3 state backend needs bucket, key and region", fix: 'give all three, e.g. { kind: "s3", bucket: "acme-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" }' },
+    ...objectLockRules(env),
     { when: env.archive?.kind !== "local-s3" && env.archive?.kind !== "aws-s3", field: "archive.kind", value: env.archive?.kind, problem: 'must be "local-s3" or "aws-s3"', fix: 'use "local-s3" for a dev server in Docker, "aws-s3" for a real bucket' },
   ]);
 }
@@ -57,6 +83,8 @@ export class PostgresStack extends TerraformStack {
       new LocalBackend(this, { path: `terraform.${env.name}.tfstate` });
     }
     new RandomProvider(this, "random");
+    new TlsProvider(this, "tls");
+    const ca = new CertificateAuthority(this, "ca", { environment: env.name });
 
     const hostNames = Object.keys(env.hosts);
     for (const h of hostNames) {
@@ -72,14 +100,14 @@ export class PostgresStack extends TerraformStack {
         bucketName: env.archive.bucketName,
         region: env.archive.region,
         noncurrentVersionRetentionDays: env.archive.noncurrentVersionRetentionDays,
+        objectLock: env.archive.objectLock,
         protect: env.protect,
       });
     } else {
-      new TlsProvider(this, "tls");
-      this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, bucketName: env.archive.bucketName, image: env.archive.image });
+      this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image });
     }
 
-    this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, protectData: env.protect, ...stripHost(env.primary) });
+    this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, ...stripHost(env.primary) });
     const replicaHosts = (env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]]).map((h) => this.hosts[h]);
     for (let i = 0; i < env.replicas; i++) {
       this.replicas.push(
@@ -98,10 +126,11 @@ export class PostgresStack extends TerraformStack {
       description: "Read-write connection through PgBouncer to the primary",
     });
     new TerraformOutput(this, "DATABASE_READ_URL", {
-      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.readOnlyDatabase, address),
+      value: this.pgbouncer.url(readOnlyRole(this.primary.appUser), this.primary.passwords.appReadOnly.result, this.pgbouncer.readOnlyDatabase, address),
       sensitive: true,
-      description: "Read-only connection through PgBouncer to the replicas",
+      description: "Read-only connection (read-only role) through PgBouncer to the replicas",
     });
+    new TerraformOutput(this, "ca_cert_pem", { value: ca.certPem, description: "The environment's CA: connect with sslmode=verify-full and this as sslrootcert" });
     new TerraformOutput(this, "pgbouncer_endpoint", { value: `${address}:${this.pgbouncer.port}` });
 
     Aspects.of(this).add(new PolicyPack());

@@ -169,7 +169,6 @@ export class Harness {
   private readonly secrets = new Map<string, string>();
   private readonly procs = new Map<string, ChildProcess>();
   private readonly ids = postgresIds();
-  private readonly pem: { ca: string; cert: string; key: string };
   private readonly ipOf = new Map<string, string>();
   private s3?: ChildProcess;
   private readonly laidOut = new Set<string>();
@@ -185,14 +184,13 @@ export class Harness {
     process.once("exit", () => spawnSync("pkill", ["-KILL", "-f", root]));
     chmodSync(this.root, 0o755);
     if (this.ids) chownSync(this.root, this.ids.uid, this.ids.gid);
-    for (const d of ["bin", "logs", "volumes", "containers", "tls", "s3"]) this.mkdir(join(this.root, d));
+    for (const d of ["bin", "logs", "volumes", "containers", "s3"]) this.mkdir(join(this.root, d));
     writeFileSync(join(this.root, "bin", "docker-entrypoint.sh"), DOCKER_ENTRYPOINT, { mode: 0o755 });
     // cron needs root and a real crontab directory; the harness runs the crontab's jobs itself.
     writeFileSync(join(this.root, "bin", "cron"), "#!/bin/sh\necho \"cron stand-in: the runtime harness runs the jobs\"\n", { mode: 0o755 });
     this.json = synthEnv(env);
     const containers = Object.values(this.json.resource!.docker_container) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
     containers.forEach((c, i) => this.ipOf.set(c.name, `127.77.${(process.pid % 200) + 1}.${i + 10}`));
-    this.pem = this.makeCertificates();
     for (const c of containers) this.specs.set(c.name, this.spec(c));
   }
 
@@ -231,9 +229,9 @@ export class Harness {
         if (!this.secrets.has(key)) this.secrets.set(key, randomBytes(24).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 24) + "Aa1");
         return this.secrets.get(key)!;
       }
-      if (type === "tls_self_signed_cert" && attr === "cert_pem") return this.pem.ca;
-      if (type === "tls_locally_signed_cert" && attr === "cert_pem") return this.pem.cert;
-      if (type === "tls_private_key" && attr === "private_key_pem" && name.includes("server")) return this.pem.key;
+      if (type === "tls_self_signed_cert" && attr === "cert_pem") return this.ca();
+      if (type === "tls_locally_signed_cert" && attr === "cert_pem") return this.certificate(name);
+      if (type === "tls_private_key" && attr === "private_key_pem") return this.privateKey(name);
       if (type === "docker_volume" && attr === "name") return String(this.json.resource!.docker_volume[name].name);
       if (type === "docker_container" && attr === "name") return String(this.json.resource!.docker_container[name].name);
       throw new Error(`runtime harness: no test value for Terraform reference ${ref}`);
@@ -241,17 +239,58 @@ export class Harness {
     return unliteral(out);
   }
 
-  /** Test CA and server certificate for the S3 stand-in (SANs: its name and address). */
-  private makeCertificates(): { ca: string; cert: string; key: string } {
+  private readonly pems = new Map<string, string>();
+  private tlsDir(): string {
     const d = join(this.root, "tls");
-    const s3 = this.name("s3");
-    const ip = this.ipOf.get(s3) ?? "127.0.0.1";
-    const run = (args: string[]) => execFileSync("openssl", args, { cwd: d, stdio: "pipe" });
-    run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=pgharbor test CA"]);
-    run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "s3.key", "-out", "s3.csr", "-subj", `/CN=${s3}`]);
-    writeFileSync(join(d, "ext.cnf"), `subjectAltName=DNS:${s3},DNS:localhost,DNS:${ip},IP:${ip}\nextendedKeyUsage=serverAuth\n`);
-    run(["x509", "-req", "-in", "s3.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "s3.crt", "-days", "2", "-extfile", "ext.cnf"]);
-    return { ca: readFileSync(join(d, "ca.crt"), "utf8"), cert: readFileSync(join(d, "s3.crt"), "utf8"), key: readFileSync(join(d, "s3.key"), "utf8") };
+    if (!existsSync(d)) mkdirSync(d);
+    return d;
+  }
+  private openssl(args: string[]): void {
+    execFileSync("openssl", args, { cwd: this.tlsDir(), stdio: "pipe" });
+  }
+
+  /** The test CA standing in for every tls_self_signed_cert of the stack. */
+  private ca(): string {
+    if (!this.pems.has("ca")) {
+      this.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=pgharbor test CA"]);
+      this.pems.set("ca", readFileSync(join(this.tlsDir(), "ca.crt"), "utf8"));
+    }
+    return this.pems.get("ca")!;
+  }
+
+  /** A test key standing in for tls_private_key.<name>. */
+  private privateKey(name: string): string {
+    const k = `key:${name}`;
+    if (!this.pems.has(k)) {
+      this.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`]);
+      this.pems.set(k, readFileSync(join(this.tlsDir(), `${name}.key`), "utf8"));
+    }
+    return this.pems.get(k)!;
+  }
+
+  /**
+   * A certificate standing in for tls_locally_signed_cert.<name>: its CSR's key and names, signed by
+   * the test CA, plus the loopback address of every container it names (the harness's Docker DNS).
+   */
+  private certificate(name: string): string {
+    const k = `cert:${name}`;
+    if (this.pems.has(k)) return this.pems.get(k)!;
+    const res = this.json.resource!;
+    const csrName = /tls_cert_request\.([^.]+)\./.exec(String(res.tls_locally_signed_cert[name].cert_request_pem))![1];
+    const csr = res.tls_cert_request[csrName] as { private_key_pem: string; dns_names?: string[]; ip_addresses?: string[] };
+    const keyName = /tls_private_key\.([^.]+)\./.exec(csr.private_key_pem)![1];
+    this.ca();
+    writeFileSync(join(this.tlsDir(), `${keyName}.key`), this.privateKey(keyName));
+    const dns = csr.dns_names ?? [];
+    const ips = [...(csr.ip_addresses ?? []), ...dns.filter((d) => this.ipOf.has(d)).map((d) => this.ipOf.get(d)!)];
+    // The address also as a DNS name: pgBackRest 2.45 matches the host only against DNS names, and
+    // here the container's name was rewritten to its address (in Docker the name itself matches).
+    const sans = [...dns.map((d) => `DNS:${d}`), ...ips.map((i) => `IP:${i}`), ...ips.map((i) => `DNS:${i}`)];
+    writeFileSync(join(this.tlsDir(), `${name}.cnf`), `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
+    this.openssl(["req", "-new", "-key", `${keyName}.key`, "-out", `${name}.csr`, "-subj", `/CN=${dns[0] ?? name}`]);
+    this.openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.cnf`]);
+    this.pems.set(k, readFileSync(join(this.tlsDir(), `${name}.crt`), "utf8"));
+    return this.pems.get(k)!;
   }
 
   /** Creates `p` (and missing parents, 0755) owned by the postgres user, `p` itself with `mode`. */

@@ -27,7 +27,7 @@ describeRuntime("runtime: dev stack", (tools) => {
   /** psql through PgBouncer as the application role (SCRAM), from outside the containers. */
   const app = (db: string, query: string) => {
     const r = h.exec("pgbouncer", ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", query], {
-      env: { PGHOST: h.ip("pgbouncer"), PGPORT: "6432", PGDATABASE: db, PGUSER: "app", PGPASSWORD: h.secret("primary_app-password"), PGSSLMODE: "disable" },
+      env: { PGHOST: h.ip("pgbouncer"), PGPORT: "6432", PGDATABASE: db, PGUSER: "app", PGPASSWORD: h.secret("primary_app-password"), PGSSLMODE: "verify-full", PGSSLROOTCERT: h.hostPath(h.name("pgbouncer"), P.pgbouncerTlsCa) },
     });
     if (r.code !== 0) throw new Error(`app query on ${db} failed: ${r.stderr}`);
     return r.stdout.trim();

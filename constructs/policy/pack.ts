@@ -9,6 +9,14 @@ import { bucketVersioned } from "./rules/bucket-versioned";
 import { noSuperuserClients } from "./rules/no-superuser-clients";
 import { retentionSet } from "./rules/retention-set";
 import { slotWalCapped } from "./rules/slot-wal-capped";
+import { tlsRequired } from "./rules/tls-required";
+import { scramOnly } from "./rules/scram-only";
+import { poolerTls } from "./rules/pooler-tls";
+import { replicationTls } from "./rules/replication-tls";
+import { loggingBaseline } from "./rules/logging-baseline";
+import { kmsRotation } from "./rules/kms-rotation";
+import { bucketEncryptedPuts } from "./rules/bucket-encrypted-puts";
+import { leastPrivilegePrincipals } from "./rules/least-privilege-principals";
 
 export const RULES: readonly PolicyRule[] = [
   bucketEncrypted,
@@ -19,6 +27,14 @@ export const RULES: readonly PolicyRule[] = [
   archivingOn,
   slotWalCapped,
   noSuperuserClients,
+  tlsRequired,
+  scramOnly,
+  poolerTls,
+  loggingBaseline,
+  replicationTls,
+  kmsRotation,
+  bucketEncryptedPuts,
+  leastPrivilegePrincipals,
 ];
 
 export interface RuleResult {

@@ -1,6 +1,6 @@
 import { bad, filesNamed, na, ok, PolicyRule, settings } from "../types";
 
-const SUPERUSER = /ALTER ROLE (\S+) ([^;]*)/g;
+const SUPERUSER = /ALTER ROLE (\S+) ((?:NO)?LOGIN\b[^;]*)/g;
 
 /** PGH-SEC-1: neither the application nor the pooler connects as a superuser. */
 export const noSuperuserClients: PolicyRule = {
