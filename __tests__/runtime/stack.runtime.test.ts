@@ -289,4 +289,80 @@ describeRuntime("runtime: dev stack", (tools) => {
     expect(existsSync(h.hostPath(h.name("backup"), P.pgbackrestConf))).toBe(true);
     expect(statSync(h.hostPath(h.name("primary"), `${P.scriptsDir}/primary-entrypoint.sh`)).mode & 0o111).toBeTruthy();
   });
+
+  describe("security", () => {
+    /** A libpq connection from outside, straight to a server (not through PgBouncer). */
+    const connect = (role: string, port: number, conn: Record<string, string>, query = "SELECT 1") =>
+      h.exec(role, ["psql", "-X", "-At", "-c", query], {
+        env: { PGHOST: h.ip(role), PGPORT: String(port), PGCONNECT_TIMEOUT: "5", PGSSLROOTCERT: h.hostPath(h.name(role), role === "pgbouncer" ? P.pgbouncerTlsCa : P.tlsCa), ...conn },
+      });
+    const appPw = () => h.secret("primary_app-password");
+    const roPw = () => h.secret("primary_app-ro-password");
+
+    test("a connection without TLS is rejected by PostgreSQL and by PgBouncer", () => {
+      const pg = connect("primary", 5432, { PGSSLMODE: "disable", PGUSER: "app", PGPASSWORD: appPw(), PGDATABASE: "app" });
+      expect(pg.code).not.toBe(0);
+      expect(pg.stderr).toMatch(/pg_hba.conf rejects connection .* no encryption/);
+      const bouncer = connect("pgbouncer", 6432, { PGSSLMODE: "disable", PGUSER: "app", PGPASSWORD: appPw(), PGDATABASE: "app" });
+      expect(bouncer.code).not.toBe(0);
+      expect(bouncer.stderr).toMatch(/SSL required/);
+    });
+
+    test("TLS below the configured minimum (1.3) is refused", () => {
+      const r = connect("primary", 5432, { PGSSLMODE: "require", PGSSLMAXPROTOCOLVERSION: "TLSv1.2", PGUSER: "app", PGPASSWORD: appPw(), PGDATABASE: "app" });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/protocol version|unsupported protocol|no protocols available/i);
+    });
+
+    test("a wrong password and an md5-stored password are rejected", () => {
+      const wrong = connect("primary", 5432, { PGSSLMODE: "verify-full", PGUSER: "app", PGPASSWORD: "not-the-password", PGDATABASE: "app" });
+      expect(wrong.stderr).toMatch(/password authentication failed for user "app"/);
+      h.sql("primary", "SET password_encryption = 'md5'; DROP ROLE IF EXISTS legacy_md5; CREATE ROLE legacy_md5 LOGIN PASSWORD 'legacy-password-1'; GRANT CONNECT ON DATABASE app TO legacy_md5");
+      expect(h.sql("primary", "SELECT left(rolpassword, 3) FROM pg_authid WHERE rolname = 'legacy_md5'")).toBe("md5");
+      const md5 = connect("primary", 5432, { PGSSLMODE: "verify-full", PGUSER: "legacy_md5", PGPASSWORD: "legacy-password-1", PGDATABASE: "app" });
+      expect(md5.code).not.toBe(0);
+      expect(md5.stderr).toMatch(/password authentication failed for user "legacy_md5"/);
+      const viaBouncer = connect("pgbouncer", 6432, { PGSSLMODE: "verify-full", PGUSER: "legacy_md5", PGPASSWORD: "legacy-password-1", PGDATABASE: "app" });
+      expect(viaBouncer.code).not.toBe(0);
+    });
+
+    test("SCRAM through PgBouncer works for both application roles, over verified TLS", () => {
+      const rw = connect("pgbouncer", 6432, { PGSSLMODE: "verify-full", PGUSER: "app", PGPASSWORD: appPw(), PGDATABASE: "app" }, "SELECT current_user");
+      expect(rw).toEqual(expect.objectContaining({ code: 0, stdout: "app\n" }));
+      const ro = connect("pgbouncer", 6432, { PGSSLMODE: "verify-full", PGUSER: "app_ro", PGPASSWORD: roPw(), PGDATABASE: "app_ro" }, "SELECT current_user, pg_is_in_recovery(), count(*) FROM items");
+      expect(ro.code).toBe(0);
+      expect(ro.stdout).toMatch(/^app_ro\|t\|\d+$/m);
+      expect(h.log("pgbouncer")).toMatch(/login attempt: db=app user=app tls=TLSv1\.3/);
+    });
+
+    test("the read-only role cannot write, even on the primary", () => {
+      const r = connect("primary", 5432, { PGSSLMODE: "verify-full", PGUSER: "app_ro", PGPASSWORD: roPw(), PGDATABASE: "app" }, "INSERT INTO items (id) VALUES (999)");
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/read-only transaction|permission denied/);
+      const forced = connect("primary", 5432, { PGSSLMODE: "verify-full", PGUSER: "app_ro", PGPASSWORD: roPw(), PGDATABASE: "app" }, "BEGIN READ WRITE; INSERT INTO items (id) VALUES (999); COMMIT");
+      expect(forced.stderr).toMatch(/permission denied for table items/);
+    });
+
+    test.each([
+      ["create roles", "CREATE ROLE intruder LOGIN", /permission denied to create role/],
+      ["read password hashes", "SELECT rolpassword FROM pg_authid", /permission denied for table pg_authid/],
+      ["call the pooler's lookup function", "SELECT * FROM pgharbor.user_lookup('app')", /permission denied for schema pgharbor/],
+      ["connect to another database", "\\connect postgres", /permission denied for database "postgres"/],
+      ["read server files", "SELECT pg_read_file('postgresql.conf')", /permission denied for function pg_read_file/],
+    ])("the application role cannot %s", (_what, query, message) => {
+      const r = connect("primary", 5432, { PGSSLMODE: "verify-full", PGUSER: "app", PGPASSWORD: appPw(), PGDATABASE: "app" }, query);
+      expect(r.stderr).toMatch(message);
+    });
+
+    test("replication runs over TLS", () => {
+      expect(h.sql("primary", "SELECT r.application_name || ':' || s.ssl || ':' || s.version FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")).toBe("replica-1:true:TLSv1.3");
+    });
+
+    test("no password reaches the server log", () => {
+      for (const role of ["primary", "replica-1", "pgbouncer"]) {
+        const log = h.log(role);
+        for (const secret of [appPw(), roPw(), h.secret("primary_replication-password"), h.secret("primary_pooler-password")]) expect([role, log.includes(secret)]).toEqual([role, false]);
+      }
+    });
+  });
 });
