@@ -48,6 +48,28 @@ describe("PostgresPrimary (dev)", () => {
     for (const e of c.env!.filter((x) => /PASSWORD|PGBACKREST_/.test(x))) expect(e).toMatch(/^[A-Z0-9_]+=\$\{random_password\.[^}]+\.result\}$/);
   });
 
+  test("role passwords stay out of the primary (a rotation must not restart it)", () => {
+    expect(c.env!.filter((e) => /^PGHARBOR_.*PASSWORD=/.test(e))).toEqual([]);
+    const backup = containers(json)["pgharbor-dev-backup"];
+    for (const v of ["PGHARBOR_APP_PASSWORD", "PGHARBOR_APP_RO_PASSWORD", "PGHARBOR_REPLICATION_PASSWORD", "PGHARBOR_POOLER_PASSWORD", "PGHARBOR_MONITOR_PASSWORD"]) {
+      expect(backup.env).toContainEqual(expect.stringMatching(new RegExp(`^${v}=\\$\\{random_password\\.`)));
+    }
+    expect(file(backup, "/usr/local/lib/pgharbor/roles.sql")).toMatch(/ALTER ROLE app LOGIN/);
+  });
+
+  test("TLS: server certificate from the environment's CA, key handed to postgres by the entrypoint", () => {
+    expect(conf).toMatch(/^ssl = 'on'$/m);
+    expect(conf).toMatch(/^ssl_min_protocol_version = 'TLSv1.3'$/m);
+    expect(conf).toMatch(/^ssl_key_file = '\/run\/pgharbor\/server.key'$/m);
+    expect(c.upload!.find((u) => u.file === "/etc/postgresql/tls/server.crt")!.content).toMatch(/^\$\{tls_locally_signed_cert\.ca_primary-tls_cert_[0-9A-F]+\.cert_pem\}$/);
+    expect(c.upload!.find((u) => u.file === "/etc/postgresql/tls/server.key")!.permissions).toBe("0600");
+    expect(file(c, "/usr/local/lib/pgharbor/primary-entrypoint.sh")).toMatch(/install_key "\/etc\/postgresql\/tls\/server.key" "\/run\/pgharbor\/server.key"/);
+  });
+
+  test("logging baseline", () => {
+    for (const line of ["log_connections = 'on'", "log_disconnections = 'on'", "log_replication_commands = 'on'", "log_statement = 'ddl'", "log_min_duration_statement = 1000"]) expect(conf).toContain(`\n${line}\n`);
+  });
+
   test("no port published in a single-host environment", () => {
     expect(c.ports).toBeUndefined();
   });

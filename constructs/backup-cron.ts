@@ -3,7 +3,8 @@ import { Container } from "@cdktf/provider-docker/lib/container";
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
-import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderRestoreScript } from "../postgres-config/scripts";
+import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderReconcileRoles, renderRestoreScript } from "../postgres-config/scripts";
+import { PASSWORD_ENV, renderRolesSql } from "../postgres-config/roles";
 import { check, isInt, Rule } from "./errors";
 import { PostgresPrimary } from "./postgres-primary";
 import { literal } from "./terraform-text";
@@ -59,7 +60,8 @@ function cronRule(field: string, expr: string): Rule[] {
 /**
  * The backup container: cron running pgBackRest full/differential backups and expiry on the primary's
  * host. It shares the primary's data volume (read-only) and socket volume, the layout pgBackRest
- * supports for a local backup; it never touches the Docker socket.
+ * supports for a local backup; it never touches the Docker socket. On start it reconciles the
+ * primary's roles and passwords (over the socket), then creates the stanza.
  */
 export class BackupCron extends Construct {
   public readonly container: Container;
@@ -121,7 +123,16 @@ export class BackupCron extends Construct {
       hostname: name,
       image: host.postgresImage(primary.majorVersion).imageId,
       entrypoint: [`${P.scriptsDir}/backup-entrypoint.sh`],
-      env: [...archive.containerEnv("write"), ...archive.expirerEnv()],
+      env: [
+        ...archive.containerEnv("write"),
+        ...archive.expirerEnv(),
+        // Role passwords live here, not in the primary: a rotation recreates this container only.
+        `${PASSWORD_ENV.app}=${primary.passwords.app.result}`,
+        `${PASSWORD_ENV.appReadOnly}=${primary.passwords.appReadOnly.result}`,
+        `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
+        `${PASSWORD_ENV.pooler}=${primary.passwords.pooler.result}`,
+        `${PASSWORD_ENV.monitor}=${primary.passwords.monitor.result}`,
+      ],
       volumes: [
         { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
         { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
@@ -132,6 +143,8 @@ export class BackupCron extends Construct {
         { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint()), executable: true },
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
         { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
+        { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
+        { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: primary.appUser, appDatabase: primary.appDatabase, major: primary.majorVersion })) },
         ...archive.containerUploads(),
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],

@@ -18,8 +18,8 @@ import {
 } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
-import { IDENTIFIER, PASSWORD_ENV, RESERVED_NAMES, renderRolesSql } from "../postgres-config/roles";
-import { renderPrimaryEntrypoint, renderReconcileRoles } from "../postgres-config/scripts";
+import { IDENTIFIER, PASSWORD_ENV, RESERVED_NAMES } from "../postgres-config/roles";
+import { renderPrimaryEntrypoint } from "../postgres-config/scripts";
 import { DockerHost } from "./docker-host";
 import { check, isInt, PgharborConfigError, Rule } from "./errors";
 import { IWalArchive } from "./wal-archive";
@@ -199,8 +199,9 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
 
 /**
  * The PostgreSQL primary: official image + pgBackRest, data checksums, a named data volume that
- * outlives the container, pg_isready healthcheck, WAL archived asynchronously to the bucket, roles
- * reconciled on every start, replication settings following the replicas attached.
+ * outlives the container, pg_isready healthcheck, TLS, WAL archived asynchronously to the bucket,
+ * replication settings following the replicas attached. Its roles and their passwords are reconciled
+ * by the backup container (BackupCron), so rotating a password never restarts the primary.
  */
 export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly environment: string;
@@ -293,8 +294,6 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
         content: literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB })),
       },
       { file: `${P.scriptsDir}/primary-entrypoint.sh`, content: literal(renderPrimaryEntrypoint()), executable: true },
-      { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
-      { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: this.appUser, appDatabase: this.appDatabase, major })) },
       ...archive.containerUploads(),
     ];
 
@@ -309,11 +308,6 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
         `PGDATA=${P.dataDir}`,
         "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
         `${PASSWORD_ENV.superuser}=${this.passwords.superuser.result}`,
-        `${PASSWORD_ENV.app}=${this.passwords.app.result}`,
-        `${PASSWORD_ENV.appReadOnly}=${this.passwords.appReadOnly.result}`,
-        `${PASSWORD_ENV.replication}=${this.passwords.replication.result}`,
-        `${PASSWORD_ENV.pooler}=${this.passwords.pooler.result}`,
-        `${PASSWORD_ENV.monitor}=${this.passwords.monitor.result}`,
         ...archive.containerEnv("write"),
       ],
       volumes: [

@@ -22,16 +22,18 @@ const INSTALL_KEY = `install_key() {
 
 const BACKREST = `pgbackrest --config="${P.pgbackrestConf}" --stanza=${STANZA}`;
 
-/** Primary: reconcile roles in the background once the server answers, then hand over to the official entrypoint. */
+/** Primary: hand the TLS key to postgres, then the official entrypoint (initdb on first start). */
 export function renderPrimaryEntrypoint(): string {
   return `${HEADER}${INSTALL_KEY}
 install_key "${P.tlsKeyUpload}" "${P.tlsKey}"
-"${P.scriptsDir}/reconcile-roles.sh" &
 exec docker-entrypoint.sh "$@"
 `;
 }
 
-/** Applies roles.sql (idempotent) as soon as the server accepts connections; retries for 10 minutes. */
+/**
+ * Applies roles.sql (idempotent) over the primary's socket as soon as it accepts connections; retries
+ * for 10 minutes. Runs in the backup container, which shares the socket volume.
+ */
 export function renderReconcileRoles(): string {
   return `${HEADER}
 tries=0
@@ -81,14 +83,19 @@ until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT"; do
 done
 
 # The slot first: from here on the primary keeps the WAL this replica has not received.
-if out=$(psql -X -q "$CONN replication=true" -c "CREATE_REPLICATION_SLOT $SLOT PHYSICAL RESERVE_WAL" 2>&1); then
-  log "created replication slot $SLOT"
-else
+tries=0
+while :; do
+  if out=$(psql -X -q "$CONN replication=true" -c "CREATE_REPLICATION_SLOT $SLOT PHYSICAL RESERVE_WAL" 2>&1); then
+    log "created replication slot $SLOT"; break
+  fi
   case "$out" in
-    *"already exists"*) ;;
-    *) log "cannot create replication slot $SLOT: $out"; exit 1 ;;
+    *"already exists"*) break ;;
   esac
-fi
+  # The replication role appears once the backup container has reconciled the roles: wait for it.
+  tries=$((tries + 1))
+  [ "$tries" -lt 60 ] || { log "cannot create replication slot $SLOT: $out"; exit 1; }
+  sleep 5
+done
 
 if [ -s "$PGDATA/PG_VERSION" ]; then
   log "data directory already initialised; starting as a standby"
@@ -176,6 +183,7 @@ mkdir -p "${P.secretsDir}" "${P.statusDir}"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "${P.statusDir}"
 # dash's export -p prints NAME='value' lines quoted for re-reading by the shell.
 export -p | grep -E '^export (PGBACKREST|PGHARBOR_EXPIRER)_[A-Z0-9_]+=' > "${P.secretsDir}/backup.env" || true
+"${P.scriptsDir}/reconcile-roles.sh"
 tries=0
 until "${P.scriptsDir}/backup-job.sh" stanza-create; do
   tries=$((tries + 1))
