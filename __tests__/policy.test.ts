@@ -29,6 +29,7 @@ const breakers: Record<string, Mutator> = {
   "PGH-SEC-4": (j) => eachFile(j, "pgbouncer.ini", (u) => (u.content = u.content.replace("server_tls_sslmode = verify-full", "server_tls_sslmode = prefer"))),
   "PGH-SEC-5": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("log_connections = 'on'", "log_connections = 'off'"))),
   "PGH-SEC-6": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("sslmode=verify-full", "sslmode=prefer"))),
+  "PGH-ARC-8": (j) => eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace("repo1-storage-verify-tls=y", "repo1-storage-verify-tls=n"))),
   "PGH-ARC-6": (j) => each(j, "aws_kms_key", (r) => (r.enable_key_rotation = false)),
   "PGH-ARC-7": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => (d.statement = d.statement.filter((s: any) => s.sid !== "DenyWrongKmsKey"))), // eslint-disable-line @typescript-eslint/no-explicit-any
   "PGH-IAM-1": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => d.statement.forEach((s: any) => s.sid === "Objects" && s.actions.push("s3:DeleteObject"))), // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -54,6 +54,37 @@ describe("S3WalArchiveBucket", () => {
     expect(conf).toMatch(/^repo1-s3-kms-key-id=\$\{aws_kms_key\..*\.arn\}$/m);
     expect(c.env).toEqual(expect.arrayContaining([expect.stringMatching(/^PGBACKREST_REPO1_S3_KEY=\$\{aws_iam_access_key\..*\.id\}$/), expect.stringMatching(/^PGBACKREST_REPO1_S3_KEY_SECRET=\$\{aws_iam_access_key\..*\.secret\}$/)]));
   });
+  test("three principals: archiver writes, reader reads, only the expirer deletes", () => {
+    const users = Object.values(r.aws_iam_user).map((u) => u.name).sort();
+    expect(users).toEqual(["pgharbor-prod-archiver", "pgharbor-prod-expirer", "pgharbor-prod-reader"]);
+    const actionsOf = (id: string) => {
+      const doc = Object.entries(json.data!.aws_iam_policy_document).find(([k]) => k.startsWith(`archive_${id}-access_`))![1];
+      return (doc.statement as Array<{ sid: string; actions: string[] }>).find((st) => st.sid === "Objects")!.actions;
+    };
+    expect(actionsOf("archiver")).toEqual(["s3:GetObject", "s3:PutObject"]);
+    expect(actionsOf("reader")).toEqual(["s3:GetObject"]);
+    expect(actionsOf("expirer")).toEqual(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]);
+  });
+  test("bucket policy refuses unencrypted and wrong-key uploads", () => {
+    const doc = Object.values(json.data!.aws_iam_policy_document).find((d) => (d.statement as Array<{ sid: string }>)[0].sid === "DenyInsecureTransport")!;
+    const st = doc.statement as Array<{ sid: string; condition: Array<{ variable: string; values: string[] }> }>;
+    expect(st.find((x) => x.sid === "DenyUnencryptedPuts")!.condition).toEqual([expect.objectContaining({ test: "StringNotEquals", variable: "s3:x-amz-server-side-encryption", values: ["aws:kms"] })]);
+    expect(st.find((x) => x.sid === "DenyWrongKmsKey")!.condition).toEqual([expect.objectContaining({ variable: "s3:x-amz-server-side-encryption-aws-kms-key-id", values: [expect.stringMatching(/aws_kms_key\..*\.arn/)] })]);
+  });
+  test("optional Object Lock (prod: governance, 14 days)", () => {
+    expect(one("aws_s3_bucket").object_lock_enabled).toBe(true);
+    expect(one("aws_s3_bucket_object_lock_configuration").rule).toEqual({ default_retention: { mode: "GOVERNANCE", days: 14 } });
+    expect(synthEnv(staging).resource!.aws_s3_bucket_object_lock_configuration).toBeUndefined();
+  });
+  test("containers get the principal they need", () => {
+    const c = containers(json);
+    const key = (n: string, v = "PGBACKREST_REPO1_S3_KEY") => c[n].env!.find((e) => e.startsWith(`${v}=`));
+    expect(key("pgharbor-prod-primary")).toMatch(/aws_iam_access_key\.archive_archiver-key_/);
+    expect(key("pgharbor-prod-replica-1")).toMatch(/aws_iam_access_key\.archive_reader-key_/);
+    expect(key("pgharbor-prod-backup")).toMatch(/aws_iam_access_key\.archive_archiver-key_/);
+    expect(key("pgharbor-prod-backup", "PGHARBOR_EXPIRER_S3_KEY")).toMatch(/aws_iam_access_key\.archive_expirer-key_/);
+    expect(file(c["pgharbor-prod-backup"], "/etc/pgbackrest/pgbackrest.conf")).toMatch(/^expire-auto=n$/m);
+  });
   test("cipher passphrase protected from destroy in prod, not in staging", () => {
     const pw = (j: typeof json) => Object.entries(j.resource!.random_password).find(([k]) => k.startsWith("archive_cipher-pass"))![1];
     expect(pw(json).lifecycle).toEqual({ prevent_destroy: true });

@@ -49,6 +49,11 @@ const cases: Array<[string, EnvironmentConfig, RegExp]> = [
   ["archive kind", variant(dev, { archive: { kind: "gcs" } }), /\[dev\] archive\.kind = "gcs": must be "local-s3" or "aws-s3"/],
   ["pgbouncer port", variant(dev, { pgbouncer: { port: 70000 } }), /\[dev\/pgbouncer\] port = 70000: is not a TCP port/],
   ["pool mode", variant(dev, { pgbouncer: { poolMode: "statement" } }), /\[dev\/pgbouncer\] poolMode = "statement": must be "transaction" or "session"/],
+  ["Object Lock longer than retention", variant(prod, { archive: { ...prod.archive, objectLock: { mode: "COMPLIANCE", days: 90 } } }), /\[prod\] archive\.objectLock\.days = 90: locks objects longer than backups are retained \(backup\.retentionDays 35\)\: expiry could not delete them\. Fix: lower objectLock\.days to at most 35/],
+  ["Object Lock with count retention", variant(prod, { backup: { ...prod.backup, retentionDays: undefined, retentionFullBackups: 4 } }), /\[prod\] archive\.objectLock = .*: needs time-based backup retention/],
+  ["Object Lock mode", variant(prod, { archive: { ...prod.archive, objectLock: { mode: "FOREVER", days: 7 } } }), /\[prod\/archive\] objectLock\.mode = "FOREVER": must be "GOVERNANCE" or "COMPLIANCE"/],
+  ["TLS version", variant(dev, { primary: { tlsMinVersion: "TLSv1.0" } }), /\[dev\/primary\] tlsMinVersion = "TLSv1\.0": is not a TLS version pgharbor allows\. Fix: use "TLSv1\.3" \(default\) or "TLSv1\.2"/],
+  ["slow-statement logging", variant(dev, { primary: { logMinDurationStatementMs: -5 } }), /\[dev\/primary\] logMinDurationStatementMs = -5/],
   ["S3 state backend incomplete", variant(prod, { state: { kind: "s3", bucket: "", key: "k", region: "eu-west-1" } }), /\[prod\] state = .*: an S3 state backend needs bucket, key and region/],
 ];
 

@@ -17,6 +17,7 @@ import { loggingBaseline } from "./rules/logging-baseline";
 import { kmsRotation } from "./rules/kms-rotation";
 import { bucketEncryptedPuts } from "./rules/bucket-encrypted-puts";
 import { leastPrivilegePrincipals } from "./rules/least-privilege-principals";
+import { repositoryTlsVerified } from "./rules/repository-tls-verified";
 
 export const RULES: readonly PolicyRule[] = [
   bucketEncrypted,
@@ -35,6 +36,7 @@ export const RULES: readonly PolicyRule[] = [
   kmsRotation,
   bucketEncryptedPuts,
   leastPrivilegePrincipals,
+  repositoryTlsVerified,
 ];
 
 export interface RuleResult {
