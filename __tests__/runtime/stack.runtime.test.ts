@@ -374,7 +374,7 @@ describeRuntime("runtime: dev stack", (tools) => {
       h.run("backup", [`${P.scriptsDir}/reconcile-roles.sh`]);
       const via = (pw: string) => connect("pgbouncer", 6432, { PGSSLMODE: "verify-full", PGUSER: "app", PGPASSWORD: pw, PGDATABASE: "app" }, "SELECT current_user");
       expect(via(fresh)).toEqual(expect.objectContaining({ code: 0, stdout: "app\n" }));
-      expect(via(old).stderr).toMatch(/password authentication failed/);
+      expect(via(old).stderr).toMatch(/(password|SASL) authentication failed/);
       expect(h.sql("primary", "SELECT pg_postmaster_start_time()")).toBe(pid);
       expect(h.log("primary").includes(fresh)).toBe(false);
     });
