@@ -133,6 +133,7 @@ describe("shell scripts", () => {
     ["backup-job", scripts.renderBackupJob()],
     ["pgbouncer-entrypoint", scripts.renderPgbouncerEntrypoint()],
     ["restore", scripts.renderRestoreScript()],
+    ["heartbeat", scripts.renderHeartbeat("app")],
     ["seaweedfs-entrypoint", renderSeaweedfsEntrypoint()],
   ];
   test.each(all)("%s parses under POSIX sh (dash -n)", (name, text) => {

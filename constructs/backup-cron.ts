@@ -3,7 +3,7 @@ import { Container } from "@cdktf/provider-docker/lib/container";
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
-import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderReconcileRoles, renderRestoreScript } from "../postgres-config/scripts";
+import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderHeartbeat, renderReconcileRoles, renderRestoreScript } from "../postgres-config/scripts";
 import { PASSWORD_ENV, renderRolesSql } from "../postgres-config/roles";
 import { check, isInt, Rule } from "./errors";
 import { PostgresPrimary } from "./postgres-primary";
@@ -144,6 +144,7 @@ export class BackupCron extends Construct {
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
         { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
         { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
+        { file: `${P.scriptsDir}/heartbeat.sh`, content: literal(renderHeartbeat(primary.appDatabase)), executable: true },
         { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: primary.appUser, appDatabase: primary.appDatabase, major: primary.majorVersion })) },
         ...archive.containerUploads(),
       ],

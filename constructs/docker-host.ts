@@ -7,7 +7,7 @@ import { Construct } from "constructs";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { Image } from "@cdktf/provider-docker/lib/image";
-import { renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
+import { renderMonitoringDockerfile, renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
 import { check } from "./errors";
 
 export interface DockerHostProps {
@@ -78,6 +78,11 @@ export class DockerHost extends Construct {
   /** The PgBouncer image (Debian bookworm's pgbouncer), built once per host. */
   public pgbouncerImage(): Image {
     return this.image("PgbouncerImage", "pgharbor/pgbouncer", "1.18", renderPgbouncerDockerfile());
+  }
+
+  /** The monitoring image (Debian's exporters, Prometheus, pgBackRest, Python), built once per host. */
+  public monitoringImage(): Image {
+    return this.image("MonitoringImage", "pgharbor/monitoring", "bookworm", renderMonitoringDockerfile());
   }
 
   private image(id: string, repo: string, tagPrefix: string, dockerfile: string): Image {

@@ -59,6 +59,8 @@ export class PgBouncer extends Construct {
   public readonly publishAddress: string;
   public readonly database: string;
   public readonly readOnlyDatabase: string;
+  /** Container name: also its DNS name on the environment's network. */
+  public readonly containerName: string;
 
   constructor(scope: Construct, id: string, props: PgBouncerProps) {
     super(scope, id);
@@ -103,6 +105,7 @@ export class PgBouncer extends Construct {
       { when: roPorts.size > 1, field: "replicas", value: replicas.map((r) => r.name), problem: "PgBouncer 1.18 load-balances over hosts sharing one port, and these replicas are reached on different ports", fix: "give the replicas the same publishPort" },
     ]);
     const name = `pgharbor-${primary.environment}-pgbouncer`;
+    this.containerName = name;
     const ini = () =>
       renderPgbouncerIni({
         listenPort: 6432,
@@ -124,7 +127,7 @@ export class PgBouncer extends Construct {
       hostname: name,
       image: host.pgbouncerImage().imageId,
       entrypoint: ["/bin/sh", `${P.scriptsDir}/pgbouncer-entrypoint.sh`],
-      env: [`${PASSWORD_ENV.pooler}=${primary.passwords.pooler.result}`],
+      env: [`${PASSWORD_ENV.pooler}=${primary.passwords.pooler.result}`, `${PASSWORD_ENV.monitor}=${primary.passwords.monitor.result}`],
       upload: [
         { file: P.pgbouncerIni, content: Lazy.stringValue({ produce: () => literal(ini()) }) },
         { file: `${P.scriptsDir}/pgbouncer-entrypoint.sh`, content: literal(renderPgbouncerEntrypoint()), executable: true },

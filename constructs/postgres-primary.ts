@@ -217,6 +217,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly socketVolume: Volume;
   public readonly memory: MemorySettings;
   public readonly archiveTimeoutSeconds: number;
+  public readonly rpoSeconds: number;
   public readonly memoryMiB: number;
   public readonly ca: CertificateAuthority;
   public readonly tlsMinVersion: TlsVersion;
@@ -263,6 +264,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.memoryMiB = resolved.memoryMiB;
     this.publishPort = resolved.publishPort;
     this.archiveTimeoutSeconds = archiveTimeoutFor(resolved.rpoSeconds);
+    this.rpoSeconds = resolved.rpoSeconds;
     const protect = props.protectData ?? false;
     this.ca = props.ca ?? new CertificateAuthority(this, "ca", { environment: props.environment });
     this.tlsMinVersion = props.tlsMinVersion ?? "TLSv1.3";

@@ -33,3 +33,20 @@ RUN set -eux; \\
 # Starts as root only to hand its TLS key and userlist to postgres, then drops to it (setpriv).
 `;
 }
+
+/**
+ * Monitoring image: Debian bookworm's postgres and PgBouncer exporters, Prometheus (with promtool),
+ * pgBackRest and Python for the RPO probe: the same builds the tests run.
+ */
+export function renderMonitoringDockerfile(): string {
+  return `# Rendered by pgharbor.
+FROM debian:bookworm-slim
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y --no-install-recommends prometheus prometheus-postgres-exporter prometheus-pgbouncer-exporter pgbackrest python3 ca-certificates; \\
+    rm -rf /var/lib/apt/lists/*; \\
+    install -d -o prometheus -g prometheus -m 0750 ${P.pgbackrestSpool} ${P.pgbackrestLock} /var/lib/prometheus/pgharbor; \\
+    install -d -m 0755 ${P.scriptsDir}
+USER prometheus
+`;
+}

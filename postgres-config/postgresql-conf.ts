@@ -16,6 +16,9 @@ export interface MemorySettings {
   maintenance_work_mem: string;
 }
 
+/** max_wal_size: also what the pg_wal alert budgets for. */
+export const MAX_WAL_SIZE_MIB = 2048;
+
 /** Smallest container memory limit pgharbor accepts: below it the derived settings starve PostgreSQL. */
 export const MIN_MEMORY_MIB = 256;
 
@@ -140,7 +143,7 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["wal_level", "replica"],
     ["wal_compression", "zstd"],
     ["wal_log_hints", "on"],
-    ["max_wal_size", "2GB"],
+    ["max_wal_size", `${MAX_WAL_SIZE_MIB}MB`],
     ["min_wal_size", "256MB"],
     ["wal_keep_size", "256MB"],
     ["checkpoint_timeout", "15min"],

@@ -94,6 +94,12 @@ ALTER DEFAULT PRIVILEGES FOR ROLE ${appUser} IN SCHEMA public GRANT SELECT ON SE
 CREATE SCHEMA IF NOT EXISTS pgharbor AUTHORIZATION postgres;
 REVOKE ALL ON SCHEMA pgharbor FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgharbor TO ${r.pooler};
+-- Heartbeat: the backup container updates it every few seconds, so WAL always moves and the RPO
+-- probe and replicas have a clock to compare with.
+CREATE TABLE IF NOT EXISTS pgharbor.heartbeat (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), at timestamptz NOT NULL DEFAULT now());
+INSERT INTO pgharbor.heartbeat (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+GRANT USAGE ON SCHEMA pgharbor TO ${r.monitor};
+GRANT SELECT ON pgharbor.heartbeat TO ${r.monitor};
 -- PgBouncer's auth_query: returns the SCRAM secret of a non-superuser, non-replication login role only.
 CREATE OR REPLACE FUNCTION pgharbor.user_lookup(i_username text, OUT uname text, OUT phash text)
   RETURNS record LANGUAGE sql SECURITY DEFINER STABLE

@@ -136,6 +136,21 @@ exec docker-entrypoint.sh "$@"
 `;
 }
 
+/**
+ * Heartbeat writer: one long-lived session updating pgharbor.heartbeat every HEARTBEAT_SECONDS
+ * (default 5), reconnecting when the primary restarts.
+ */
+export function renderHeartbeat(appDatabase: string): string {
+  return `${HEADER}
+every="\${HEARTBEAT_SECONDS:-5}"
+while :; do
+  while :; do echo "UPDATE pgharbor.heartbeat SET at = now();"; sleep "$every"; done \\
+    | as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "${P.socketDir}" -U postgres -d "${appDatabase}" >/dev/null 2>&1 || true
+  sleep "$every"
+done
+`;
+}
+
 export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create";
 export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create"];
 
@@ -191,6 +206,7 @@ until "${P.scriptsDir}/backup-job.sh" stanza-create; do
   sleep 10
 done
 "${P.scriptsDir}/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
+"${P.scriptsDir}/heartbeat.sh" &
 exec cron -f -L 15
 `;
 }
@@ -243,7 +259,12 @@ install -m 0600 "${P.pgbouncerTlsKeyUpload}" "${P.pgbouncerTlsKey}"
 own "${P.pgbouncerTlsKey}"
 # Only the lookup role's password sits here, at run time; every other user is authenticated with the
 # SCRAM secret that auth_query fetches.
-printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(printf '%s' "$${PASSWORD_ENV.pooler}" | sed 's/"/""/g')" > "${P.pgbouncerRunDir}/userlist.txt"
+quote() { printf '%s' "$1" | sed 's/"/""/g'; }
+printf '"%s" "%s"\\n' ${ROLE_NAMES.pooler} "$(quote "$${PASSWORD_ENV.pooler}")" > "${P.pgbouncerRunDir}/userlist.txt"
+# The monitoring role reads SHOW POOLS/STATS on the admin console, which auth_query does not serve.
+if [ -n "\${${PASSWORD_ENV.monitor}:-}" ]; then
+  printf '"%s" "%s"\\n' ${ROLE_NAMES.monitor} "$(quote "$${PASSWORD_ENV.monitor}")" >> "${P.pgbouncerRunDir}/userlist.txt"
+fi
 own "${P.pgbouncerRunDir}/userlist.txt"
 if [ "$(id -u)" = 0 ]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer "${P.pgbouncerIni}"

@@ -69,6 +69,11 @@ export interface EnvironmentConfig {
     readonly retentionFullBackups?: number;
     readonly processMax?: number;
   };
+  readonly monitoring?: {
+    readonly prometheus?: boolean;
+    readonly probeIntervalSeconds?: number;
+    readonly certificateWarningDays?: number;
+  };
   readonly state: StateConfig;
   /** Refuse destroying volumes, bucket, key and cipher passphrase. */
   readonly protect: boolean;

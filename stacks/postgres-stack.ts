@@ -12,6 +12,7 @@ import { PostgresPrimary } from "../constructs/postgres-primary";
 import { PostgresReplica } from "../constructs/postgres-replica";
 import { PgBouncer } from "../constructs/pgbouncer";
 import { BackupCron } from "../constructs/backup-cron";
+import { Monitoring } from "../constructs/monitoring";
 import { PolicyPack } from "../constructs/policy/pack";
 import { CertificateAuthority } from "../constructs/certificate-authority";
 import { readOnlyRole } from "../postgres-config/roles";
@@ -72,6 +73,7 @@ export class PostgresStack extends TerraformStack {
   public readonly replicas: PostgresReplica[] = [];
   public readonly pgbouncer: PgBouncer;
   public readonly backup: BackupCron;
+  public readonly monitoring: Monitoring;
 
   constructor(scope: Construct, env: EnvironmentConfig) {
     checkEnvironment(env);
@@ -117,6 +119,7 @@ export class PostgresStack extends TerraformStack {
     const pb = env.pgbouncer ?? {};
     this.pgbouncer = new PgBouncer(this, "pgbouncer", { primary: this.primary, replicas: this.replicas, ...stripHost(pb), host: pb.host ? this.hosts[pb.host] : undefined });
     this.backup = new BackupCron(this, "backup", { primary: this.primary, ...env.backup });
+    this.monitoring = new Monitoring(this, "monitoring", { primary: this.primary, replicas: this.replicas, pgbouncer: this.pgbouncer, backup: this.backup, ...env.monitoring });
 
     const address = env.clientAddress ?? this.pgbouncer.publishAddress;
     const pw = this.primary.passwords.app.result;

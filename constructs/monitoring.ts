@@ -1,0 +1,175 @@
+import { Construct } from "constructs";
+import { Container } from "@cdktf/provider-docker/lib/container";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { maxIntervalMinutes, parseCron } from "../postgres-config/cron";
+import { MAX_WAL_SIZE_MIB } from "../postgres-config/postgresql-conf";
+import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
+import { ROLE_NAMES } from "../postgres-config/roles";
+import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
+import { renderQueriesYaml } from "../monitoring-config/queries";
+import { PROBE_PORT, renderProbe } from "../monitoring-config/probe";
+import { renderPrometheusConfig, ScrapeTarget } from "../monitoring-config/prometheus";
+import { BackupCron } from "./backup-cron";
+import { DockerHost } from "./docker-host";
+import { check, isInt } from "./errors";
+import { PgBouncer } from "./pgbouncer";
+import { PostgresPrimary } from "./postgres-primary";
+import { PostgresReplica } from "./postgres-replica";
+import { literal } from "./terraform-text";
+
+export interface MonitoringProps {
+  readonly primary: PostgresPrimary;
+  readonly replicas: PostgresReplica[];
+  readonly pgbouncer: PgBouncer;
+  readonly backup: BackupCron;
+  /** @default - the primary's host */
+  readonly host?: DockerHost;
+  /**
+   * Run a Prometheus container that scrapes the exporters and loads the generated rules.
+   * @default true
+   */
+  readonly prometheus?: boolean;
+  /** @default 15 */
+  readonly probeIntervalSeconds?: number;
+  /** @default 14 */
+  readonly certificateWarningDays?: number;
+}
+
+export const MONITORING_PATHS = {
+  queries: "/etc/pgharbor/monitoring/queries.yaml",
+  prometheusConfig: "/etc/pgharbor/monitoring/prometheus.yml",
+  alertRules: "/etc/pgharbor/monitoring/alerts.yml",
+  probe: `${P.scriptsDir}/rpo-probe.py`,
+  tsdb: "/var/lib/prometheus/pgharbor",
+} as const;
+
+export const EXPORTER_PORTS = { postgres: 9187, pgbouncer: 9127, probe: PROBE_PORT } as const;
+
+/**
+ * Monitoring: a postgres_exporter per server and a PgBouncer exporter (Debian's builds, as tested),
+ * all as the least-privileged monitoring role over verified TLS; the bucket-side RPO probe with the
+ * archive's read-only credentials; alert rules derived from the environment; optionally Prometheus.
+ */
+export class Monitoring extends Construct {
+  public readonly alertInput: AlertInput;
+  public readonly alertRules: string;
+  public readonly scrapeTargets: ScrapeTarget[] = [];
+  public readonly containers: Container[] = [];
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { primary, pgbouncer, backup } = props;
+    const env = primary.environment;
+    const probeInterval = props.probeIntervalSeconds ?? 15;
+    const certDays = props.certificateWarningDays ?? 14;
+    check(`${env}/monitoring`, [
+      { when: !isInt(probeInterval) || probeInterval < 5 || probeInterval > 300, field: "probeIntervalSeconds", value: probeInterval, problem: "must be a whole number of seconds from 5 to 300", fix: "use e.g. 15 (well under rpoSeconds)" },
+      { when: !isInt(certDays) || certDays < 1 || certDays > 300, field: "certificateWarningDays", value: certDays, problem: "must be a whole number of days from 1 to 300", fix: "use e.g. 14" },
+    ]);
+    const host = props.host ?? primary.host;
+    const image = host.monitoringImage().imageId;
+    const conf = primary.confInput();
+    this.alertInput = {
+      environment: env,
+      rpoSeconds: primary.rpoSeconds,
+      archiveTimeoutSeconds: primary.archiveTimeoutSeconds,
+      maxSlotWalKeepSizeMiB: conf.maxSlotWalKeepSizeMiB,
+      maxWalSizeMiB: MAX_WAL_SIZE_MIB,
+      fullIntervalSeconds: maxIntervalMinutes(parseCron(backup.schedules.full)) * 60,
+      diffIntervalSeconds: Math.min(maxIntervalMinutes(parseCron(backup.schedules.diff)), maxIntervalMinutes(parseCron(backup.schedules.full))) * 60,
+      maxConnections: primary.maxConnections,
+      certificateWarningDays: certDays,
+    };
+    this.alertRules = renderAlertRules(this.alertInput);
+    const monitorPw = primary.passwords.monitor.result;
+    const caUpload = { file: P.tlsCa, content: primary.ca.certPem };
+    const common = (name: string) => ({
+      provider: host.provider,
+      name,
+      hostname: name,
+      image,
+      restart: "unless-stopped",
+      memory: 128,
+      networksAdvanced: [{ name: host.network.name, aliases: [name] }],
+      logDriver: "json-file",
+      logOpts: { "max-size": "10m", "max-file": "3" },
+    });
+
+    const servers: Array<[string, { host: string; port: number }]> = [
+      ["primary", primary.endpointFor(host, "the primary's exporter")],
+      ...props.replicas.map((r) => [r.name, r.endpointFor(host, `${r.name}'s exporter`)] as [string, { host: string; port: number }]),
+    ];
+    const tlsTargets: string[] = [];
+    for (const [role, ep] of servers) {
+      const name = `pgharbor-${env}-exporter-${role}`;
+      this.containers.push(
+        new Container(this, `exporter-${role}`, {
+          ...common(name),
+          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, "--auto-discover-databases=false"],
+          env: [
+            `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
+            `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,
+            `DATA_SOURCE_PASS=${monitorPw}`,
+          ],
+          upload: [caUpload, { file: MONITORING_PATHS.queries, content: literal(renderQueriesYaml()) }],
+        }),
+      );
+      this.scrapeTargets.push({ job: "postgres", target: `${name}:${EXPORTER_PORTS.postgres}`, instance: role });
+      tlsTargets.push(`${role}=${ep.host}:${ep.port}:postgres`);
+    }
+
+    const pgbName = `pgharbor-${env}-exporter-pgbouncer`;
+    const pgbEp = pgbouncer.host.endpointFrom(host, pgbouncer.containerName, pgbouncer.port, 6432, "the PgBouncer exporter");
+    this.containers.push(
+      new Container(this, "exporter-pgbouncer", {
+        ...common(pgbName),
+        command: ["prometheus-pgbouncer-exporter", "--host", "0.0.0.0", "--port", String(EXPORTER_PORTS.pgbouncer), "--pgbouncer-host", pgbEp.host, "--pgbouncer-port", String(pgbEp.port), "--pgbouncer-user", ROLE_NAMES.monitor],
+        env: [`PGPASSWORD=${monitorPw}`, "PGSSLMODE=verify-full", `PGSSLROOTCERT=${P.tlsCa}`],
+        upload: [caUpload],
+      }),
+    );
+    this.scrapeTargets.push({ job: "pgbouncer", target: `${pgbName}:${EXPORTER_PORTS.pgbouncer}`, instance: "pgbouncer" });
+    tlsTargets.push(`pgbouncer=${pgbEp.host}:${pgbEp.port}:postgres`);
+
+    const archive = primary.archive;
+    if (archive.kind === "local-s3") {
+      const repo = archive.repoFor(host);
+      tlsTargets.push(`s3=${repo.endpoint}:${repo.port}:tls`);
+    }
+    const probeName = `pgharbor-${env}-rpo-probe`;
+    this.containers.push(
+      new Container(this, "rpo-probe", {
+        ...common(probeName),
+        command: ["python3", MONITORING_PATHS.probe],
+        env: [...archive.containerEnv("read"), `PGHARBOR_TLS_TARGETS=${tlsTargets.join(",")}`, `PGHARBOR_PROBE_INTERVAL_SECONDS=${probeInterval}`],
+        upload: [
+          caUpload,
+          { file: MONITORING_PATHS.probe, content: literal(renderProbe()), executable: true },
+          { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 1, compressLevel: 3 })) },
+          ...archive.containerUploads(),
+        ],
+        dependsOn: archive.dependables,
+      }),
+    );
+    this.scrapeTargets.push({ job: "rpo-probe", target: `${probeName}:${EXPORTER_PORTS.probe}`, instance: "bucket" });
+
+    if (props.prometheus ?? true) {
+      const name = `pgharbor-${env}-prometheus`;
+      const tsdb = new Volume(this, "tsdb", { provider: host.provider, name: `${name}-data` });
+      this.containers.push(
+        new Container(this, "prometheus", {
+          ...common(name),
+          memory: 512,
+          command: ["prometheus", `--config.file=${MONITORING_PATHS.prometheusConfig}`, `--storage.tsdb.path=${MONITORING_PATHS.tsdb}`, "--storage.tsdb.retention.time=15d", "--web.listen-address=:9090"],
+          volumes: [{ volumeName: tsdb.name, containerPath: MONITORING_PATHS.tsdb }],
+          upload: [
+            { file: MONITORING_PATHS.prometheusConfig, content: literal(renderPrometheusConfig(env, this.scrapeTargets, MONITORING_PATHS.alertRules)) },
+            { file: MONITORING_PATHS.alertRules, content: literal(this.alertRules) },
+          ],
+          healthcheck: { test: ["CMD", "promtool", "check", "config", MONITORING_PATHS.prometheusConfig], interval: "60s", timeout: "10s", retries: 3 },
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The bucket-side RPO probe (Python 3, standard library only) and the heartbeat writer.
+ *
+ * The probe reads the archive with read-only credentials through pgBackRest and exports, on
+ * /metrics: the time of the newest WAL segment in the bucket and `pgharbor_rpo_seconds` (now minus
+ * that time: the data a loss of every database host would lose now, measured from the bucket's side,
+ * whatever PostgreSQL believes), the last completed backup per type, and the expiry of every server
+ * certificate it can reach.
+ */
+import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
+
+export const PROBE_PORT = 9188;
+
+export function renderProbe(): string {
+  return `#!/usr/bin/env python3
+# Rendered by pgharbor. Bucket-side RPO probe.
+import json, os, re, socket, ssl, struct, subprocess, sys, threading, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+CONF = os.environ.get("PGHARBOR_PGBACKREST_CONF", "${P.pgbackrestConf}")
+CA = os.environ.get("PGHARBOR_CA_FILE", "${P.tlsCa}")
+INTERVAL = float(os.environ.get("PGHARBOR_PROBE_INTERVAL_SECONDS", "15"))
+PORT = int(os.environ.get("PGHARBOR_PROBE_PORT", "${PROBE_PORT}"))
+LISTEN = os.environ.get("PGHARBOR_PROBE_LISTEN", "0.0.0.0")
+# name=host:port:protocol, protocol "postgres" (SSLRequest first) or "tls"
+TARGETS = [t for t in os.environ.get("PGHARBOR_TLS_TARGETS", "").split(",") if t]
+WAL = re.compile(r"(^|/)([0-9A-F]{24})-[0-9a-f]{40}")
+
+state = {"lines": ["pgharbor_probe_success{check=\\"archive\\"} 0"]}
+
+
+def log(msg):
+    print(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rpo-probe:", msg, file=sys.stderr, flush=True)
+
+
+def pgbackrest(*args):
+    out = subprocess.run(["pgbackrest", "--config=" + CONF, "--stanza=${STANZA}", "--output=json", "--log-level-console=warn", *args],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError("pgbackrest %s: %s" % (" ".join(args), (out.stderr or out.stdout).strip()))
+    return json.loads(out.stdout)
+
+
+def probe_archive(lines, now):
+    info = pgbackrest("info")[0]
+    newest = None
+    for archive in info.get("archive", []):
+        listing = pgbackrest("repo-ls", "--recurse", "archive/${STANZA}/" + archive["id"])
+        for name, entry in listing.items():
+            m = WAL.search(name)
+            if entry.get("type") == "file" and m and (newest is None or m.group(2) > newest[0]):
+                newest = (m.group(2), entry.get("time", 0))
+    if newest is None:
+        raise RuntimeError("no WAL in the archive yet")
+    lines.append("pgharbor_archive_newest_wal_timestamp_seconds %d" % newest[1])
+    lines.append("pgharbor_rpo_seconds %d" % max(0, now - newest[1]))
+    last = {}
+    for b in info.get("backup", []):
+        stop = b.get("timestamp", {}).get("stop", 0)
+        kinds = ["full", "diff", "incr"] if b.get("type") == "full" else (["diff", "incr"] if b.get("type") == "diff" else ["incr"])
+        for k in kinds:
+            last[k] = max(last.get(k, 0), stop)
+    for k, v in sorted(last.items()):
+        lines.append("pgharbor_backup_last_completed_timestamp_seconds{type=\\"%s\\"} %d" % (k, v))
+
+
+def certificate_expiry(host, port, protocol):
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.check_hostname = False
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        if protocol == "postgres":
+            sock.sendall(struct.pack("!ii", 8, 80877103))
+            if sock.recv(1) != b"S":
+                raise RuntimeError("server refused TLS")
+        with ctx.wrap_socket(sock) as tls:
+            return ssl.cert_time_to_seconds(tls.getpeercert()["notAfter"])
+
+
+def collect():
+    now = time.time()
+    lines = []
+    try:
+        probe_archive(lines, now)
+        lines.append("pgharbor_probe_success{check=\\"archive\\"} 1")
+    except Exception as e:  # noqa: BLE001 - any failure is a failed probe
+        log("archive: %s" % e)
+        lines.append("pgharbor_probe_success{check=\\"archive\\"} 0")
+    for target in TARGETS:
+        name, rest = target.split("=", 1)
+        host, port, protocol = rest.rsplit(":", 2)
+        try:
+            lines.append("pgharbor_tls_certificate_expiry_timestamp_seconds{target=\\"%s\\"} %d" % (name, certificate_expiry(host, port, protocol)))
+            lines.append("pgharbor_probe_success{check=\\"tls-%s\\"} 1" % name)
+        except Exception as e:  # noqa: BLE001
+            log("tls %s: %s" % (name, e))
+            lines.append("pgharbor_probe_success{check=\\"tls-%s\\"} 0" % name)
+    lines.append("pgharbor_probe_last_run_timestamp_seconds %d" % now)
+    state["lines"] = lines
+
+
+def loop():
+    while True:
+        collect()
+        time.sleep(INTERVAL)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/metrics":
+            self.send_response(404)
+            self.end_headers()
+            return
+        body = ("\\n".join(state["lines"]) + "\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    threading.Thread(target=loop, daemon=True).start()
+    log("serving on %s:%d" % (LISTEN, PORT))
+    HTTPServer((LISTEN, PORT), Handler).serve_forever()
+`;
+}
