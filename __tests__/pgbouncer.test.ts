@@ -19,8 +19,11 @@ describe("PgBouncer", () => {
     expect(ini).toMatch(/^max_db_connections = 12$/m);
   });
 
-  test("no password in any file; the lookup role's password comes from the environment", () => {
-    expect(b.env).toEqual([expect.stringMatching(/^PGHARBOR_POOLER_PASSWORD=\$\{random_password\.primary_pooler-password_[0-9A-F]+\.result\}$/)]);
+  test("no password in any file; the lookup and monitoring roles' passwords come from the environment", () => {
+    expect(b.env).toEqual([
+      expect.stringMatching(/^PGHARBOR_POOLER_PASSWORD=\$\{random_password\.primary_pooler-password_[0-9A-F]+\.result\}$/),
+      expect.stringMatching(/^PGHARBOR_MONITOR_PASSWORD=\$\{random_password\.primary_monitor-password_[0-9A-F]+\.result\}$/),
+    ]);
     for (const u of b.upload!) expect(u.content).not.toMatch(/random_password/);
   });
 

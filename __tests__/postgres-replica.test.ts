@@ -56,7 +56,7 @@ describe("PostgresReplica", () => {
 
   test("replica count drives the number of replicas and the primary's senders", () => {
     const j = synthEnv(variant(dev, { replicas: 3 }));
-    const names = Object.keys(containers(j)).filter((n) => n.includes("replica"));
+    const names = Object.keys(containers(j)).filter((n) => /^pgharbor-dev-replica-\d+$/.test(n));
     expect(names.sort()).toEqual(["pgharbor-dev-replica-1", "pgharbor-dev-replica-2", "pgharbor-dev-replica-3"]);
     expect(file(containers(j)["pgharbor-dev-primary"], "/etc/postgresql/postgresql.conf")).toMatch(/^max_wal_senders = 6$/m);
   });

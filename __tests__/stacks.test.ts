@@ -22,7 +22,7 @@ describe.each(ENVIRONMENTS.map((e) => [e.name, e] as const))("%s stack", (_name,
   test("declares primary, replicas, PgBouncer, archive and backup container", () => {
     const names = Object.values(json.resource!.docker_container).map((c) => c.name as string);
     expect(names).toEqual(expect.arrayContaining([`pgharbor-${env.name}-primary`, `pgharbor-${env.name}-pgbouncer`, `pgharbor-${env.name}-backup`]));
-    expect(names.filter((n) => /replica-\d+$/.test(n))).toHaveLength(env.replicas);
+    expect(names.filter((n) => new RegExp(`^pgharbor-${env.name}-replica-\\d+$`).test(n))).toHaveLength(env.replicas);
     expect(json.resource!.aws_s3_bucket ?? json.resource!.docker_container).toBeDefined();
   });
 });

@@ -200,7 +200,7 @@ export function alertRules(i: AlertInput): AlertRule[] {
 
 /** Metric names an expression reads. */
 export function metricsOf(expr: string): string[] {
-  return [...new Set((expr.match(/\b[a-z_][a-z0-9_]*(?=\s*(\{|>|<|=|\/|\)|$))/g) ?? []).filter((m) => m !== "time" && /_/.test(m)))];
+  return [...new Set((expr.match(/\b[a-z_][a-z0-9_]*(?=\s*(\{|>|<|=|\/|\)|-|\+|\*|$))/g) ?? []).filter((m) => m !== "time" && /_/.test(m)))];
 }
 
 const q = (s: string) => JSON.stringify(s);
