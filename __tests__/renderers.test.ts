@@ -10,6 +10,7 @@ import { renderSeaweedfsEntrypoint } from "../postgres-config/seaweedfs";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 import { renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
 import { literal, unliteral } from "../constructs/terraform-text";
+import { renderPgbouncerExporter, renderProbe } from "../monitoring-config/probe";
 
 const repo: RepoSettings = { bucket: "b", endpoint: "s3.local", port: 8333, region: "us-east-1", uriStyle: "path", path: "/pgharbor/dev", verifyTls: true, caFile: "/ca.crt" };
 
@@ -141,6 +142,18 @@ describe("shell scripts", () => {
     writeFileSync(f, text);
     expect(text.startsWith("#!/bin/sh\n")).toBe(true);
     expect(() => execFileSync("dash", ["-n", f], { stdio: "pipe" })).not.toThrow();
+  });
+});
+
+describe("python programs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pgharbor-py-"));
+  test.each([
+    ["rpo-probe", renderProbe()],
+    ["pgbouncer-exporter", renderPgbouncerExporter()],
+  ])("%s compiles under python3", (name, text) => {
+    const f = join(dir, `${name}.py`);
+    writeFileSync(f, text);
+    expect(() => execFileSync("python3", ["-m", "py_compile", f], { stdio: "pipe" })).not.toThrow();
   });
 });
 

@@ -8,7 +8,7 @@ import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
 import { renderQueriesYaml } from "../monitoring-config/queries";
-import { PROBE_PORT, renderProbe } from "../monitoring-config/probe";
+import { PROBE_PORT, renderPgbouncerExporter, renderProbe } from "../monitoring-config/probe";
 import { renderPrometheusConfig, ScrapeTarget } from "../monitoring-config/prometheus";
 import { BackupCron } from "./backup-cron";
 import { DockerHost } from "./docker-host";
@@ -41,6 +41,7 @@ export const MONITORING_PATHS = {
   prometheusConfig: "/etc/pgharbor/monitoring/prometheus.yml",
   alertRules: "/etc/pgharbor/monitoring/alerts.yml",
   probe: `${P.scriptsDir}/rpo-probe.py`,
+  pgbouncerExporter: `${P.scriptsDir}/pgbouncer-exporter.py`,
   tsdb: "/var/lib/prometheus/pgharbor",
 } as const;
 
@@ -106,7 +107,7 @@ export class Monitoring extends Construct {
       this.containers.push(
         new Container(this, `exporter-${role}`, {
           ...common(name),
-          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, "--auto-discover-databases=false"],
+          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`],
           env: [
             `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
             `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,
@@ -124,9 +125,9 @@ export class Monitoring extends Construct {
     this.containers.push(
       new Container(this, "exporter-pgbouncer", {
         ...common(pgbName),
-        command: ["prometheus-pgbouncer-exporter", "--host", "0.0.0.0", "--port", String(EXPORTER_PORTS.pgbouncer), "--pgbouncer-host", pgbEp.host, "--pgbouncer-port", String(pgbEp.port), "--pgbouncer-user", ROLE_NAMES.monitor],
-        env: [`PGPASSWORD=${monitorPw}`, "PGSSLMODE=verify-full", `PGSSLROOTCERT=${P.tlsCa}`],
-        upload: [caUpload],
+        command: ["python3", MONITORING_PATHS.pgbouncerExporter],
+        env: [`PGHOST=${pgbEp.host}`, `PGPORT=${pgbEp.port}`, `PGUSER=${ROLE_NAMES.monitor}`, `PGPASSWORD=${monitorPw}`, "PGSSLMODE=verify-full", `PGSSLROOTCERT=${P.tlsCa}`, `PGHARBOR_EXPORTER_PORT=${EXPORTER_PORTS.pgbouncer}`],
+        upload: [caUpload, { file: MONITORING_PATHS.pgbouncerExporter, content: literal(renderPgbouncerExporter()), executable: true }],
       }),
     );
     this.scrapeTargets.push({ job: "pgbouncer", target: `${pgbName}:${EXPORTER_PORTS.pgbouncer}`, instance: "pgbouncer" });

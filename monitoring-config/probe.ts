@@ -11,6 +11,67 @@ import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
 
 export const PROBE_PORT = 9188;
 
+/**
+ * PgBouncer exporter (Python 3 + psycopg2): SHOW POOLS on the admin console as the monitoring role.
+ * Debian bookworm's prometheus-pgbouncer-exporter crashes against its own PgBouncer 1.18 (it reads
+ * SHOW STATS' total_requests column, gone since PgBouncer 1.8), so pgharbor ships this one; it keeps
+ * that exporter's metric names.
+ */
+export function renderPgbouncerExporter(): string {
+  return `#!/usr/bin/env python3
+# Rendered by pgharbor. PgBouncer exporter: SHOW POOLS / SHOW DATABASES as Prometheus gauges.
+import os, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+import psycopg2
+
+PORT = int(os.environ.get("PGHARBOR_EXPORTER_PORT", "9127"))
+LISTEN = os.environ.get("PGHARBOR_EXPORTER_LISTEN", "0.0.0.0")
+POOLS = {"cl_active": "active_clients", "cl_waiting": "waiting_clients", "sv_active": "active_servers", "sv_idle": "idle_servers", "maxwait": "max_wait_seconds"}
+
+
+def scrape():
+    lines = []
+    try:
+        conn = psycopg2.connect(dbname="pgbouncer", connect_timeout=5)  # PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSSLMODE... from the environment
+        conn.set_session(autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("SHOW POOLS")
+            cols = [c.name for c in cur.description]
+            for row in cur.fetchall():
+                r = dict(zip(cols, row))
+                labels = 'database="%s",user="%s"' % (r["database"], r["user"])
+                for col, name in POOLS.items():
+                    if col in r:
+                        lines.append("pgbouncer_%s{%s} %s" % (name, labels, r[col]))
+        conn.close()
+        lines.append("pgbouncer_up 1")
+    except Exception as e:  # noqa: BLE001
+        print("pgbouncer-exporter: %s" % e, file=sys.stderr, flush=True)
+        lines.append("pgbouncer_up 0")
+    return "\\n".join(lines) + "\\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/metrics":
+            self.send_response(404)
+            self.end_headers()
+            return
+        body = scrape().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    HTTPServer((LISTEN, PORT), Handler).serve_forever()
+`;
+}
+
 export function renderProbe(): string {
   return `#!/usr/bin/env python3
 # Rendered by pgharbor. Bucket-side RPO probe.
@@ -26,7 +87,7 @@ LISTEN = os.environ.get("PGHARBOR_PROBE_LISTEN", "0.0.0.0")
 TARGETS = [t for t in os.environ.get("PGHARBOR_TLS_TARGETS", "").split(",") if t]
 WAL = re.compile(r"(^|/)([0-9A-F]{24})-[0-9a-f]{40}")
 
-state = {"lines": ["pgharbor_probe_success{check=\\"archive\\"} 0"]}
+state = {"lines": [], "newest": None, "archive_ok_at": 0.0}
 
 
 def log(msg):
@@ -34,8 +95,8 @@ def log(msg):
 
 
 def pgbackrest(*args):
-    out = subprocess.run(["pgbackrest", "--config=" + CONF, "--stanza=${STANZA}", "--output=json", "--log-level-console=warn", *args],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(["pgbackrest", "--config=" + CONF, "--stanza=${STANZA}", "--output=json", "--log-level-console=warn", "--io-timeout=10", *args],
+                         capture_output=True, text=True, timeout=45)
     if out.returncode != 0:
         raise RuntimeError("pgbackrest %s: %s" % (" ".join(args), (out.stderr or out.stdout).strip()))
     return json.loads(out.stdout)
@@ -52,8 +113,7 @@ def probe_archive(lines, now):
                 newest = (m.group(2), entry.get("time", 0))
     if newest is None:
         raise RuntimeError("no WAL in the archive yet")
-    lines.append("pgharbor_archive_newest_wal_timestamp_seconds %d" % newest[1])
-    lines.append("pgharbor_rpo_seconds %d" % max(0, now - newest[1]))
+    state["newest"] = newest[1]
     last = {}
     for b in info.get("backup", []):
         stop = b.get("timestamp", {}).get("stop", 0)
@@ -81,10 +141,9 @@ def collect():
     lines = []
     try:
         probe_archive(lines, now)
-        lines.append("pgharbor_probe_success{check=\\"archive\\"} 1")
+        state["archive_ok_at"] = now
     except Exception as e:  # noqa: BLE001 - any failure is a failed probe
         log("archive: %s" % e)
-        lines.append("pgharbor_probe_success{check=\\"archive\\"} 0")
     for target in TARGETS:
         name, rest = target.split("=", 1)
         host, port, protocol = rest.rsplit(":", 2)
@@ -96,6 +155,18 @@ def collect():
             lines.append("pgharbor_probe_success{check=\\"tls-%s\\"} 0" % name)
     lines.append("pgharbor_probe_last_run_timestamp_seconds %d" % now)
     state["lines"] = lines
+
+
+def live_lines():
+    # Computed at scrape time, so the RPO keeps growing while the bucket cannot be read (nothing newer
+    # is known to be in it) even when a pgBackRest call hangs.
+    now = time.time()
+    ok = now - state["archive_ok_at"] < 2 * INTERVAL + 60
+    lines = ["pgharbor_probe_success{check=\\"archive\\"} %d" % ok]
+    if state["newest"] is not None:
+        lines.append("pgharbor_archive_newest_wal_timestamp_seconds %d" % state["newest"])
+        lines.append("pgharbor_rpo_seconds %d" % max(0, now - state["newest"]))
+    return lines
 
 
 def loop():
@@ -110,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        body = ("\\n".join(state["lines"]) + "\\n").encode()
+        body = ("\\n".join(live_lines() + state["lines"]) + "\\n").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.end_headers()

@@ -35,15 +35,15 @@ RUN set -eux; \\
 }
 
 /**
- * Monitoring image: Debian bookworm's postgres and PgBouncer exporters, Prometheus (with promtool),
- * pgBackRest and Python for the RPO probe: the same builds the tests run.
+ * Monitoring image: Debian bookworm's postgres_exporter, Prometheus (with promtool), pgBackRest and
+ * Python with psycopg2 for the RPO probe and the PgBouncer exporter: the same builds the tests run.
  */
 export function renderMonitoringDockerfile(): string {
   return `# Rendered by pgharbor.
 FROM debian:bookworm-slim
 RUN set -eux; \\
     apt-get update; \\
-    apt-get install -y --no-install-recommends prometheus prometheus-postgres-exporter prometheus-pgbouncer-exporter pgbackrest python3 ca-certificates; \\
+    apt-get install -y --no-install-recommends prometheus prometheus-postgres-exporter pgbackrest python3 python3-psycopg2 ca-certificates; \\
     rm -rf /var/lib/apt/lists/*; \\
     install -d -o prometheus -g prometheus -m 0750 ${P.pgbackrestSpool} ${P.pgbackrestLock} /var/lib/prometheus/pgharbor; \\
     install -d -m 0755 ${P.scriptsDir}

@@ -187,7 +187,7 @@ export class Harness {
     for (const d of ["bin", "logs", "volumes", "containers", "s3"]) this.mkdir(join(this.root, d));
     writeFileSync(join(this.root, "bin", "docker-entrypoint.sh"), DOCKER_ENTRYPOINT, { mode: 0o755 });
     // cron needs root and a real crontab directory; the harness runs the crontab's jobs itself.
-    writeFileSync(join(this.root, "bin", "cron"), "#!/bin/sh\necho \"cron stand-in: the runtime harness runs the jobs\"\n", { mode: 0o755 });
+    writeFileSync(join(this.root, "bin", "cron"), "#!/bin/sh\necho \"cron stand-in: the runtime harness runs the jobs\"\nexec sleep infinity\n", { mode: 0o755 });
     this.json = synthEnv(env);
     const containers = Object.values(this.json.resource!.docker_container) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
     containers.forEach((c, i) => this.ipOf.set(c.name, `127.77.${(process.pid % 200) + 1}.${i + 10}`));
@@ -318,6 +318,9 @@ export class Harness {
     const re = new RegExp(`(${PATH_PREFIXES.map(escapeRe).join("|")})(?=[/'"\\s:;,)=]|$)`, "gm");
     out = out.replace(re, (p) => this.hostPath(name, p));
     const ip = this.ipOf.get(name)!;
+    // Listening on every interface: here the containers share one, so each takes its own address.
+    out = out.replace(/^--web\.listen-address=:(\d+)$/, `--web.listen-address=${ip}:$1`);
+    if (out === "0.0.0.0") out = ip;
     if (file?.endsWith("postgresql.conf")) out = out.replace(/^listen_addresses = '\*'$/m, `listen_addresses = '${ip}'`);
     if (file?.endsWith("pgbouncer.ini")) out = out.replace(/^listen_addr = 0\.0\.0\.0$/m, `listen_addr = ${ip}`);
     return out;
@@ -504,6 +507,13 @@ export class Harness {
   public running(role: string): boolean {
     const p = this.procs.get(this.name(role));
     return !!p && p.exitCode === null && p.signalCode === null;
+  }
+
+  /** GETs an exporter's /metrics (`role`'s address). */
+  public async metrics(role: string, port: number): Promise<string> {
+    const res = await fetch(`http://${this.ip(role)}:${port}/metrics`);
+    if (!res.ok) throw new Error(`${role}:${port}/metrics answered ${res.status}`);
+    return res.text();
   }
 
   /** Starts the S3 stand-in with the S3 container's own env and certificate files. */
