@@ -50,9 +50,12 @@ export function findTools(): Tools {
     ["pgbackrest", "pgbackrest"],
     ["openssl", "openssl"],
     ["dash", "dash"],
+    ["prometheus-postgres-exporter", "prometheus-postgres-exporter"],
+    ["python3", "python3"],
   ]) {
     if (spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0) missing.push(pkg);
   }
+  if (spawnSync("python3", ["-c", "import psycopg2"]).status !== 0) missing.push("python3-psycopg2");
   return { pgBin, major, missing };
 }
 
