@@ -7,6 +7,7 @@ import { Construct } from "constructs";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { Image } from "@cdktf/provider-docker/lib/image";
+import { Container } from "@cdktf/provider-docker/lib/container";
 import { renderMonitoringDockerfile, renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
 import { check } from "./errors";
 
@@ -105,6 +106,21 @@ export class DockerHost extends Construct {
     });
     this.images.set(id, image);
     return image;
+  }
+
+  private readonly published = new WeakSet<Container>();
+
+  /**
+   * How a container on `from` reaches `container` (on this host): by name on the same host; otherwise
+   * through this host's private address, publishing the port there the first time it is needed.
+   */
+  public reach(from: DockerHost, container: Container, containerName: string, publishPort: number, internalPort: number, what: string): { host: string; port: number } {
+    const ep = this.endpointFrom(from, containerName, publishPort, internalPort, what);
+    if (from !== this && !this.published.has(container)) {
+      this.published.add(container);
+      container.addOverride("ports", [{ internal: internalPort, external: publishPort, ip: this.privateAddress, protocol: "tcp" }]);
+    }
+    return ep;
   }
 
   /** How a container on `from` reaches port `port` of container `containerName` on this host. */

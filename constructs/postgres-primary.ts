@@ -227,7 +227,6 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   private readonly props: PostgresPrimaryProps;
   private readonly maxSlotWalKeepSizeMiB: number;
   private readonly publishPort: number;
-  private published = false;
 
   constructor(scope: Construct, id: string, props: PostgresPrimaryProps) {
     super(scope, id);
@@ -355,12 +354,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    const ep = this.host.endpointFrom(from, this.containerName, this.publishPort, 5432, what);
-    if (from !== this.host && !this.published) {
-      this.published = true;
-      this.container.addOverride("ports", [{ internal: 5432, external: this.publishPort, ip: this.host.privateAddress, protocol: "tcp" }]);
-    }
-    return ep;
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
   }
 
   public confInput(): Omit<PostgresConfInput, "role" | "memory"> {

@@ -54,7 +54,6 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
   private readonly publishPort: number;
-  private published = false;
 
   constructor(scope: Construct, id: string, props: PostgresReplicaProps) {
     super(scope, id);
@@ -136,11 +135,6 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    const ep = this.host.endpointFrom(from, this.containerName, this.publishPort, 5432, what);
-    if (from !== this.host && !this.published) {
-      this.published = true;
-      this.container.addOverride("ports", [{ internal: 5432, external: this.publishPort, ip: this.host.privateAddress, protocol: "tcp" }]);
-    }
-    return ep;
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
   }
 }

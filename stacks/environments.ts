@@ -3,7 +3,11 @@
  * never ask which environment they are in. Replace the example hosts, addresses and bucket names
  * with yours before `cdktf deploy staging|prod`.
  */
-import { ParameterValue } from "../postgres-config/postgresql-conf";
+import type { PostgresPrimaryProps } from "../constructs/postgres-primary";
+import type { PostgresReplicaProps } from "../constructs/postgres-replica";
+import type { PgBouncerProps } from "../constructs/pgbouncer";
+import type { BackupCronProps } from "../constructs/backup-cron";
+import type { MonitoringProps } from "../constructs/monitoring";
 
 export interface HostConfig {
   /** @default "unix:///var/run/docker.sock" */
@@ -31,49 +35,16 @@ export interface EnvironmentConfig {
   readonly name: string;
   /** Docker hosts by name; the first one is the default host for everything. */
   readonly hosts: Record<string, HostConfig>;
-  readonly primary: {
-    readonly host?: string;
-    readonly majorVersion?: number;
-    readonly memoryMiB?: number;
-    readonly cpus?: number;
-    readonly maxConnections?: number;
-    readonly rpoSeconds?: number;
-    readonly maxSlotWalKeepSizeMiB?: number;
-    readonly parameters?: Record<string, ParameterValue>;
-    readonly appUser?: string;
-    readonly appDatabase?: string;
-    readonly archivePushQueueMaxMiB?: number;
-    readonly tlsMinVersion?: "TLSv1.2" | "TLSv1.3";
-    readonly logMinDurationStatementMs?: number;
-  };
+  readonly primary: Omit<PostgresPrimaryProps, "environment" | "host" | "archive" | "ca" | "protectData"> & { readonly host?: string };
   /** Number of streaming replicas. */
   readonly replicas: number;
   /** Hosts the replicas are spread over, round robin. @default - the primary's host */
   readonly replicaHosts?: string[];
-  readonly replica?: { readonly memoryMiB?: number; readonly cpus?: number };
-  readonly pgbouncer?: {
-    readonly host?: string;
-    readonly port?: number;
-    readonly publishAddress?: string;
-    readonly poolMode?: "transaction" | "session";
-    readonly defaultPoolSize?: number;
-    readonly reservePoolSize?: number;
-    readonly maxClientConnections?: number;
-  };
+  readonly replica?: Pick<PostgresReplicaProps, "memoryMiB" | "cpus">;
+  readonly pgbouncer?: Omit<PgBouncerProps, "primary" | "replicas" | "host"> & { readonly host?: string };
   readonly archive: ArchiveConfig;
-  readonly backup?: {
-    readonly fullSchedule?: string;
-    readonly diffSchedule?: string;
-    readonly expireSchedule?: string;
-    readonly retentionDays?: number;
-    readonly retentionFullBackups?: number;
-    readonly processMax?: number;
-  };
-  readonly monitoring?: {
-    readonly prometheus?: boolean;
-    readonly probeIntervalSeconds?: number;
-    readonly certificateWarningDays?: number;
-  };
+  readonly backup?: Omit<BackupCronProps, "primary">;
+  readonly monitoring?: Pick<MonitoringProps, "prometheus" | "probeIntervalSeconds" | "certificateWarningDays">;
   readonly state: StateConfig;
   /** Refuse destroying volumes, bucket, key and cipher passphrase. */
   readonly protect: boolean;

@@ -66,3 +66,10 @@ export function settings(content: string): Map<string, string> {
 export const ok = (subject: string): Finding => ({ status: "compliant", subject });
 export const bad = (subject: string, detail: string): Finding => ({ status: "non-compliant", subject, detail });
 export const na = (detail: string): Finding[] => [{ status: "not-applicable", detail }];
+
+/** The statements of the bucket policy attached to aws_s3_bucket.<bucketName> (through an aws_iam_policy_document). */
+export function bucketPolicyStatements<T>(stack: StackJson, bucketName: string): T[] {
+  const policy = resources(stack, "aws_s3_bucket_policy").find(([, r]) => refersTo(r.bucket, "aws_s3_bucket", bucketName));
+  const docName = typeof policy?.[1].policy === "string" ? /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy[1].policy)?.[1] : undefined;
+  return ((stack.data?.aws_iam_policy_document?.[docName ?? ""]?.statement as T[]) ?? []);
+}

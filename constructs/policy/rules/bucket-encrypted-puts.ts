@@ -1,4 +1,4 @@
-import { bad, na, ok, PolicyRule, refersTo, resources } from "../types";
+import { bad, bucketPolicyStatements, na, ok, PolicyRule, resources } from "../types";
 
 interface Statement {
   effect?: string;
@@ -13,12 +13,8 @@ export const bucketEncryptedPuts: PolicyRule = {
   title: "Bucket refuses unencrypted or wrong-key uploads",
   explanation: "Default encryption applies only when a request names none; the bucket policy must deny PutObject without SSE-KMS and with any key but the archive's, so no client can store data under a key the environment does not control.",
   evaluate(stack) {
-    const policies = resources(stack, "aws_s3_bucket_policy");
-    const docs = Object.entries(stack.data?.aws_iam_policy_document ?? {});
     const out = resources(stack, "aws_s3_bucket").map(([name]) => {
-      const p = policies.find(([, r]) => refersTo(r.bucket, "aws_s3_bucket", name));
-      const docName = typeof p?.[1].policy === "string" ? /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(p[1].policy)?.[1] : undefined;
-      const st = ((docs.find(([n]) => n === docName)?.[1].statement as Statement[]) ?? []).filter((s) => s.effect === "Deny" && (s.actions ?? []).includes("s3:PutObject"));
+      const st = bucketPolicyStatements<Statement>(stack, name).filter((s) => s.effect === "Deny" && (s.actions ?? []).includes("s3:PutObject"));
       const denies = (variable: string) => st.some((s) => (s.condition ?? []).some((c) => c.test === "StringNotEquals" && c.variable === variable));
       if (!denies("s3:x-amz-server-side-encryption")) return bad(`aws_s3_bucket.${name}`, "no Deny of PutObject without SSE-KMS");
       if (!denies("s3:x-amz-server-side-encryption-aws-kms-key-id")) return bad(`aws_s3_bucket.${name}`, "no Deny of PutObject with another KMS key");

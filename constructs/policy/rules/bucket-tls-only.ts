@@ -1,4 +1,4 @@
-import { bad, na, ok, PolicyRule, refersTo, resources } from "../types";
+import { bad, bucketPolicyStatements, na, ok, PolicyRule, resources } from "../types";
 
 interface Statement {
   effect?: string;
@@ -12,13 +12,8 @@ export const bucketTlsOnly: PolicyRule = {
   title: "WAL archive bucket refuses non-TLS requests",
   explanation: "A bucket policy must Deny any request where aws:SecureTransport is false, so WAL and credentials never cross the network in clear.",
   evaluate(stack) {
-    const policies = resources(stack, "aws_s3_bucket_policy");
-    const docs = Object.entries(stack.data?.aws_iam_policy_document ?? {});
     const out = resources(stack, "aws_s3_bucket").map(([name]) => {
-      const p = policies.find(([, r]) => refersTo(r.bucket, "aws_s3_bucket", name));
-      const docName = typeof p?.[1].policy === "string" ? /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(p[1].policy)?.[1] : undefined;
-      const doc = docs.find(([n]) => n === docName)?.[1];
-      const denies = ((doc?.statement as Statement[]) ?? []).some(
+      const denies = bucketPolicyStatements<Statement>(stack, name).some(
         (s) => s.effect === "Deny" && (s.condition ?? []).some((c) => c.test === "Bool" && c.variable === "aws:SecureTransport" && (c.values ?? []).includes("false")),
       );
       return denies ? ok(`aws_s3_bucket.${name}`) : bad(`aws_s3_bucket.${name}`, "no bucket policy denying aws:SecureTransport=false");
