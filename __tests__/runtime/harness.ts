@@ -28,6 +28,9 @@ export interface Tools {
   missing: string[];
 }
 
+/** The PATH the harness gives every container process (after the PostgreSQL and stand-in bin dirs). */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** Finds PostgreSQL (newest major installed), PgBouncer, pgBackRest, openssl and dash. */
 export function findTools(): Tools {
   const missing: string[] = [];
@@ -53,9 +56,10 @@ export function findTools(): Tools {
     ["prometheus-postgres-exporter", "prometheus-postgres-exporter"],
     ["python3", "python3"],
   ]) {
-    if (spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0) missing.push(pkg);
+    if (spawnSync("sh", ["-c", `command -v ${bin}`], { env: { PATH: SYSTEM_PATH } }).status !== 0) missing.push(pkg);
   }
-  if (spawnSync("python3", ["-c", "import psycopg2"]).status !== 0) missing.push("python3-psycopg2");
+  // The containers' PATH, not the test runner's (which may lead to another Python, e.g. pyenv's).
+  if (spawnSync("python3", ["-c", "import psycopg2"], { env: { PATH: SYSTEM_PATH } }).status !== 0) missing.push("python3-psycopg2");
   return { pgBin, major, missing };
 }
 
@@ -358,7 +362,7 @@ export class Harness {
     for (const [k, v] of Object.entries(spec.env)) env[k] = this.rewrite(name, v);
     return {
       ...env,
-      PATH: `${join(this.root, "bin")}:${this.tools.pgBin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      PATH: `${join(this.root, "bin")}:${this.tools.pgBin}:${SYSTEM_PATH}`,
       HOME: join(this.root, "containers", name, "home"),
       LANG: "C.UTF-8",
       TZ: "UTC",
