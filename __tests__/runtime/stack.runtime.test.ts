@@ -11,6 +11,7 @@ import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
 import { alertRules, metricsOf } from "../../monitoring-config/alerts";
 import { EXPORTER_PORTS } from "../../constructs/monitoring";
 import { buildStack } from "../helpers";
+import { main as cliMain } from "../../cli/main";
 
 jest.setTimeout(300_000);
 
@@ -423,6 +424,53 @@ describeRuntime("runtime: dev stack", (tools) => {
       expect(via(old).stderr).toMatch(/(password|SASL) authentication failed/);
       expect(h.sql("primary", "SELECT pg_postmaster_start_time()")).toBe(pid);
       expect(h.log("primary").includes(fresh)).toBe(false);
+    });
+  });
+
+  describe("operations CLI, through the same code path as on a Docker host", () => {
+    const run = async (...argv: string[]) => {
+      let out = "";
+      let err = "";
+      const code = await cliMain(argv, () => ({ exec: async (role, args, o) => h.exec(role, args, { timeoutMs: o?.timeoutMs }) }), (t) => (out += t), (t) => (err += t));
+      return { code, out, err };
+    };
+
+    test("window: oldest and newest restorable time, continuity", async () => {
+      const r = await run("window", "--env", "dev");
+      expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^recoverable from \d{4}-\d\d-\d\dT.* to \d{4}-.* \(newest WAL [0-9A-F]{24}\); WAL continuous\n$/) }));
+    });
+
+    test("backups list and backup now", async () => {
+      const before = await run("backups", "list", "--env", "dev");
+      expect(before.code).toBe(0);
+      const now = await run("backup", "now", "--type", "diff", "--env", "dev");
+      expect(now).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/done: \d{8}-\d{6}F_\d{8}-\d{6}D \(diff\)/) }));
+      const after = await run("backups", "list", "--env", "dev");
+      expect(after.out.split("\n").filter(Boolean).length).toBe(before.out.split("\n").filter(Boolean).length + 1);
+    });
+
+    test("restore refuses a time outside the recoverability window, with a clear error", async () => {
+      const early = await run("restore", "--to", "2001-01-01 00:00:00+00", "--into", `${P.restoreScratchDir}/too-early`, "--env", "dev");
+      expect(early).toEqual(expect.objectContaining({ code: 1, err: expect.stringMatching(/^pgharbor: --to 2001-01-01 00:00:00\+00 is before the recoverability window/) }));
+      const late = await run("restore", "--to", "2099-01-01 00:00:00+00", "--into", `${P.restoreScratchDir}/too-late`, "--env", "dev");
+      expect(late.err).toMatch(/is after the recoverability window .* recovery would end early without saying so/);
+      const bad = await run("restore", "--to", "yesterday", "--env", "dev");
+      expect(bad.err).toMatch(/--to "yesterday" is not latest, an LSN/);
+      expect(existsSync(h.hostPath(h.name("backup"), `${P.restoreScratchDir}/too-early`))).toBe(false);
+    });
+
+    test("restore --to latest into an empty directory; refuses a non-empty one", async () => {
+      const into = `${P.restoreScratchDir}/latest`;
+      const r = await run("restore", "--to", "latest", "--into", into, "--env", "dev");
+      expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringContaining(`restored into ${into}`) }));
+      expect(existsSync(h.hostPath(h.name("backup"), `${into}/PG_VERSION`))).toBe(true);
+      const again = await run("restore", "--to", "latest", "--into", into, "--env", "dev");
+      expect(again.code).toBe(1);
+      expect(again.err).toMatch(/failed in the backup container/);
+    });
+
+    test("verify", async () => {
+      expect(await run("verify", "--env", "dev")).toEqual(expect.objectContaining({ code: 0, out: "verify: archive and backups intact\n" }));
     });
   });
 });
