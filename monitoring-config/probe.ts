@@ -11,6 +11,25 @@ import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
 
 export const PROBE_PORT = 9188;
 
+/** The Python HTTP handler both programs serve /metrics with; `bodyExpr` yields the exposition text. */
+function metricsHandler(bodyExpr: string): string {
+  return `class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/metrics":
+            self.send_response(404)
+            self.end_headers()
+            return
+        body = ${bodyExpr}.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+`;
+}
+
 /**
  * PgBouncer exporter (Python 3 + psycopg2): SHOW POOLS on the admin console as the monitoring role.
  * Debian bookworm's prometheus-pgbouncer-exporter crashes against its own PgBouncer 1.18 (it reads
@@ -51,21 +70,7 @@ def scrape():
     return "\\n".join(lines) + "\\n"
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path != "/metrics":
-            self.send_response(404)
-            self.end_headers()
-            return
-        body = scrape().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
+${metricsHandler("scrape()")}
 
 if __name__ == "__main__":
     HTTPServer((LISTEN, PORT), Handler).serve_forever()
@@ -175,21 +180,7 @@ def loop():
         time.sleep(INTERVAL)
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path != "/metrics":
-            self.send_response(404)
-            self.end_headers()
-            return
-        body = ("\\n".join(live_lines() + state["lines"]) + "\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
+${metricsHandler('("\\n".join(live_lines() + state["lines"]) + "\\n")')}
 
 if __name__ == "__main__":
     threading.Thread(target=loop, daemon=True).start()
