@@ -10,7 +10,9 @@ describe("BackupCron", () => {
     expect(b.volumes).toEqual([
       expect.objectContaining({ container_path: "/var/lib/postgresql/data", read_only: true, volume_name: p.volumes![0].volume_name }),
       expect.objectContaining({ container_path: "/var/run/postgresql", volume_name: p.volumes![1].volume_name }),
+      expect.objectContaining({ container_path: "/var/lib/pgharbor/scratch", volume_name: expect.stringContaining("docker_volume.backup_scratch") }),
     ]);
+    expect(json.resource!.docker_volume!.backup_scratch_1947AC68.name).toBe("pgharbor-dev-backup-scratch");
   });
   test("never mounts the Docker socket", () => {
     expect(JSON.stringify(b)).not.toMatch(/docker\.sock/);
@@ -40,5 +42,25 @@ describe("BackupCron", () => {
     const conf = file(containers(synthEnv(prod))["pgharbor-prod-backup"], "/etc/pgbackrest/pgbackrest.conf");
     expect(conf).toMatch(/^process-max=4$/m);
     expect(conf).toMatch(/^repo1-retention-full=35$/m);
+  });
+  test("logical backups and drills: cron lines, the ops tool and its settings (no secrets in them)", () => {
+    const tab = file(b, "/etc/cron.d/pgharbor");
+    expect(tab).toMatch(/^0 2 \* \* \* root \/usr\/local\/lib\/pgharbor\/backup-job.sh logical /m);
+    expect(tab).toMatch(/^0 4 \* \* 6 root \/usr\/local\/lib\/pgharbor\/backup-job.sh drill /m);
+    expect(file(b, "/usr/local/lib/pgharbor/pgharbor-ops")).toMatch(/^#!\/usr\/bin\/env python3\n/);
+    const ops = JSON.parse(file(b, "/etc/pgharbor/ops.json"));
+    expect(ops).toEqual(expect.objectContaining({ environment: "dev", bucket: "pgharbor-dev-wal", path: "/pgharbor/dev", uriStyle: "path", caFile: "/etc/pgharbor/tls/s3-ca.crt" }));
+    expect(ops.logical).toEqual({ recipients: dev.backup!.logical!.recipients, retentionDays: 7 });
+    expect(ops.drill).toEqual(expect.objectContaining({ heartbeatToleranceSeconds: 300, recoveryTimeoutSeconds: 7200 }));
+    expect(JSON.stringify(ops)).not.toMatch(/random_password|secret|KEY/i);
+  });
+  test("prod: the ops tool puts with the archive's KMS key", () => {
+    const ops = JSON.parse(file(containers(synthEnv(prod))["pgharbor-prod-backup"], "/etc/pgharbor/ops.json"));
+    expect(ops).toEqual(expect.objectContaining({ uriStyle: "host", endpoint: "s3.eu-west-1.amazonaws.com", kmsKeyId: expect.stringMatching(/^\$\{aws_kms_key\.\w+\.arn\}$/) }));
+  });
+  test("without logical backups and with drills off: no such cron lines", () => {
+    const c = containers(synthEnv({ ...dev, backup: { retentionDays: 7, drill: false } }))["pgharbor-dev-backup"];
+    expect(file(c, "/etc/cron.d/pgharbor")).not.toMatch(/logical|drill/);
+    expect(JSON.parse(file(c, "/etc/pgharbor/ops.json")).logical).toBeNull();
   });
 });

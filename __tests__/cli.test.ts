@@ -31,12 +31,62 @@ describe("CLI errors", () => {
     expect(code).toBe(1);
     expect(err).toMatch(/^pgharbor: pgbackrest --config=\/etc\/pgbackrest\/pgbackrest.conf --stanza=pgharbor --log-level-console=warn failed in the backup container \(exit 56\): ERROR: \[056\]: unable to connect\n$/);
   });
-  test("no backup yet: window says so", async () => {
-    const r = await run("window", "--env", "dev");
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/the archive holds no backup yet/);
+  test("no backup yet: window relays the backup container's one-line reason", async () => {
+    let err = "";
+    const code = await main(["window", "--env", "dev"], () => ({ exec: async () => ({ code: 1, stdout: "", stderr: "2026-11-22T01:00:00Z pgharbor-ops: the archive holds no backup yet: nothing can be restored (run `pgharbor backup now --type full`)\n" }) }), () => undefined, (t) => (err += t));
+    expect(code).toBe(1);
+    expect(err).toBe("pgharbor: pgharbor-ops window failed in the backup container (exit 1): the archive holds no backup yet: nothing can be restored (run `pgharbor backup now --type full`)\n");
   });
   test("bad backup type", async () => {
-    expect((await run("backup", "now", "--type", "incr", "--env", "dev")).err).toMatch(/--type incr: use full or diff/);
+    expect((await run("backup", "now", "--type", "incr", "--env", "dev")).err).toMatch(/--type incr: use full, diff or logical/);
+  });
+  test("restore needs exactly one of --to and --logical", async () => {
+    expect((await run("restore", "--env", "dev")).err).toMatch(/give either --to <time\|lsn\|latest> \(physical restore\) or --logical <database>/);
+    expect((await run("restore", "--to", "latest", "--logical", "app", "--env", "dev")).err).toMatch(/give either/);
+    expect((await run("restore", "--logical", "app", "--env", "dev")).err).toMatch(/--logical needs --identity <file>/);
+    expect((await run("restore", "--logical", "app", "--identity", "/nonexistent/key.txt", "--env", "dev")).err).toMatch(/--identity \/nonexistent\/key.txt: ENOENT/);
+  });
+});
+
+describe("cleanup asks before deleting", () => {
+  const calls: string[][] = [];
+  const ex = () => ({
+    exec: async (_role: string, argv: string[]) => {
+      calls.push(argv);
+      if (argv.includes("--dry-run") && argv.includes("expire")) return { code: 0, stdout: "P00   INFO: [DRY-RUN] expire full backup 20261101-010000F\n", stderr: "" };
+      if (argv.includes("logical-cleanup")) return { code: 0, stdout: '{"wouldDelete": ["20261020T020000Z"], "kept": ["20261121T020000Z"]}\n', stderr: "" };
+      return { code: 0, stdout: "", stderr: "" };
+    },
+  });
+  const cli = async (answer: boolean | "no-terminal", ...argv: string[]) => {
+    calls.length = 0;
+    let out = "";
+    let err = "";
+    const asked: string[] = [];
+    const ask = async (q: string) => {
+      asked.push(q);
+      if (answer === "no-terminal") throw new OperationError(`${q}: no terminal to confirm on; re-run with --yes to confirm`);
+      return answer;
+    };
+    const code = await main(argv, ex, (t) => (out += t), (t) => (err += t), ask);
+    return { code, out, err, asked, deleted: calls.some((a) => a.includes("expire") && !a.includes("--dry-run")) };
+  };
+  test("shows the plan and deletes nothing when the answer is no", async () => {
+    const r = await cli(false, "cleanup", "--env", "dev");
+    expect(r.out).toContain("[DRY-RUN] expire full backup 20261101-010000F");
+    expect(r.out).toContain("logical sets to delete: 20261020T020000Z");
+    expect(r.asked).toEqual(["delete these backups from dev's bucket?"]);
+    expect(r).toEqual(expect.objectContaining({ code: 1, deleted: false, err: "pgharbor: cleanup cancelled; nothing deleted\n" }));
+  });
+  test("deletes when confirmed, or with --yes without asking", async () => {
+    expect(await cli(true, "cleanup", "--env", "dev")).toEqual(expect.objectContaining({ code: 0, deleted: true }));
+    const yes = await cli(false, "cleanup", "--yes", "--env", "dev");
+    expect(yes).toEqual(expect.objectContaining({ code: 0, deleted: true, asked: [] }));
+  });
+  test("--dry-run never deletes; no terminal and no --yes refuses", async () => {
+    expect(await cli(true, "cleanup", "--dry-run", "--env", "dev")).toEqual(expect.objectContaining({ code: 0, deleted: false, asked: [] }));
+    const r = await cli("no-terminal", "cleanup", "--env", "dev");
+    expect(r).toEqual(expect.objectContaining({ code: 1, deleted: false }));
+    expect(r.err).toMatch(/no terminal to confirm on; re-run with --yes/);
   });
 });

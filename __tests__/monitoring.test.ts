@@ -4,6 +4,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { alertRules, metricsOf, renderAlertRules, renderAlertTests } from "../monitoring-config/alerts";
 import { queryMetricNames } from "../monitoring-config/queries";
+import { renderProbe } from "../monitoring-config/probe";
 import { buildStack, containers, dev, file, prod, synthEnv } from "./helpers";
 import { ENVIRONMENTS } from "../stacks/environments";
 
@@ -56,12 +57,16 @@ describe("alert thresholds derive from the environment", () => {
     ["ReplicationSlotWalNearCap", `pgharbor_slots_retained_bytes > ${Math.round(0.8 * 4096 * 1048576)}`, `pgharbor_slots_retained_bytes > ${Math.round(0.8 * 16384 * 1048576)}`],
     ["FullBackupTooOld", `time() - pgharbor_backup_last_completed_timestamp_seconds{type="full"} > ${1.5 * 7 * 86400}`, `time() - pgharbor_backup_last_completed_timestamp_seconds{type="full"} > ${1.5 * 7 * 86400}`],
     ["DiffBackupTooOld", `time() - pgharbor_backup_last_completed_timestamp_seconds{type="diff"} > ${1.5 * 2 * 86400}`, `time() - pgharbor_backup_last_completed_timestamp_seconds{type="diff"} > ${1.5 * 2 * 86400}`],
+    ["RestoreDrillOverdue", `time() - pgharbor_drill_last_success_timestamp_seconds > ${1.5 * 7 * 86400}`, `time() - pgharbor_drill_last_success_timestamp_seconds > ${1.5 * 7 * 86400}`],
+    ["LogicalBackupTooOld", `time() - pgharbor_logical_backup_last_completed_timestamp_seconds > ${1.5 * 86400}`, `time() - pgharbor_logical_backup_last_completed_timestamp_seconds > ${1.5 * 86400}`],
   ])("%s: dev and prod", (name, devExpr, prodExpr) => {
     expect(rule(dev, name)).toBe(devExpr);
     expect(rule(prod, name)).toBe(prodExpr);
   });
   test("every metric a rule reads is produced by a deployed exporter or the probe", () => {
-    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_waiting_clients", "pgharbor_rpo_seconds", "pgharbor_backup_last_completed_timestamp_seconds", "pgharbor_tls_certificate_expiry_timestamp_seconds", "pgharbor_probe_success"]);
+    // The probe's names come from its source: a rule reading a name the probe never writes fails here.
+    const probeNames = renderProbe().match(/pgharbor_[a-z_]+(?=[ {\\])/g) ?? [];
+    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_waiting_clients", ...probeNames]);
     const { stack } = buildStack(dev);
     for (const r of alertRules(stack.monitoring.alertInput)) {
       expect([r.alert, metricsOf(r.expr).length > 0]).toEqual([r.alert, true]);
@@ -86,3 +91,17 @@ describe("alert thresholds derive from the environment", () => {
 if (!hasPromtool && process.env.CI !== "true") {
   console.warn("\nPROMTOOL TESTS SKIPPED: promtool missing. Install it: apt-get install prometheus\n");
 }
+
+describe("drill and logical-backup alerts follow the backup container's settings", () => {
+  test("no drill, no logical backups: no rules reading their metrics", () => {
+    const { stack } = buildStack({ ...dev, backup: { retentionDays: 7, drill: false } });
+    const names = alertRules(stack.monitoring.alertInput).map((r) => r.alert);
+    expect(names).not.toContain("RestoreDrillFailed");
+    expect(names).not.toContain("RestoreDrillOverdue");
+    expect(names).not.toContain("LogicalBackupTooOld");
+  });
+  test("a daily drill schedule gives a 36 h overdue threshold", () => {
+    const { stack } = buildStack({ ...dev, backup: { ...dev.backup, drill: { schedule: "0 4 * * *" } } });
+    expect(alertRules(stack.monitoring.alertInput).find((r) => r.alert === "RestoreDrillOverdue")!.expr).toBe(`time() - pgharbor_drill_last_success_timestamp_seconds > ${1.5 * 86400}`);
+  });
+});

@@ -61,7 +61,7 @@ describe("S3WalArchiveBucket", () => {
       const doc = Object.entries(json.data!.aws_iam_policy_document).find(([k]) => k.startsWith(`archive_${id}-access_`))![1];
       return (doc.statement as Array<{ sid: string; actions: string[] }>).find((st) => st.sid === "Objects")!.actions;
     };
-    expect(actionsOf("archiver")).toEqual(["s3:GetObject", "s3:PutObject"]);
+    expect(actionsOf("archiver")).toEqual(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]);
     expect(actionsOf("reader")).toEqual(["s3:GetObject"]);
     expect(actionsOf("expirer")).toEqual(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]);
   });

@@ -3,9 +3,30 @@
  * Acts on a deployed environment through `docker exec` on that environment's Docker host.
  */
 import { spawn } from "child_process";
+import { readFileSync } from "fs";
+import { createInterface } from "readline";
 import { Command } from "commander";
 import { ENVIRONMENTS } from "../stacks/environments";
-import { backupNow, ExecResult, Executor, listBackups, OperationError, recoverabilityWindow, restore, verify } from "./operations";
+import {
+  backupNow,
+  cleanup,
+  cleanupPlan,
+  drillNow,
+  DrillEvidence,
+  ExecOptions,
+  ExecResult,
+  Executor,
+  jobStatus,
+  listBackups,
+  listDrills,
+  listLogical,
+  logicalBackupNow,
+  OperationError,
+  recoverabilityWindow,
+  restore,
+  restoreLogical,
+  verify,
+} from "./operations";
 
 /** docker exec on the host the environment's primary (and backup container) run on. */
 export class DockerExecutor implements Executor {
@@ -14,15 +35,24 @@ export class DockerExecutor implements Executor {
     private readonly dockerHost: string,
   ) {}
 
-  exec(role: string, argv: string[], opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  exec(role: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
-      const p = spawn("docker", ["--host", this.dockerHost, "exec", `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
+      const interactive = opts.input !== undefined ? ["-i"] : [];
+      const p = spawn("docker", ["--host", this.dockerHost, "exec", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
       let stdout = "";
       let stderr = "";
+      let partial = "";
       p.stdout.on("data", (d) => (stdout += d));
-      p.stderr.on("data", (d) => (stderr += d));
+      p.stderr.on("data", (d) => {
+        stderr += d;
+        if (!opts.onStderr) return;
+        const lines = (partial + d).split("\n");
+        partial = lines.pop()!;
+        for (const l of lines) opts.onStderr(l);
+      });
       p.on("error", (e) => resolve({ code: 127, stdout, stderr: `${stderr}${e.message}` }));
       p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      if (opts.input !== undefined) p.stdin.end(opts.input);
     });
   }
 }
@@ -34,48 +64,175 @@ function executorFor(envName: string): Executor {
   return new DockerExecutor(env.name, env.hosts[hostName].dockerHost ?? "unix:///var/run/docker.sock");
 }
 
-const iso = (t: number) => new Date(t * 1000).toISOString();
+/** Asks a yes/no question on the terminal; without one, refuses (the caller should pass --yes). */
+async function askOnTerminal(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new OperationError(`${question.replace(/\?$/, "")}: no terminal to confirm on; re-run with --yes to confirm`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
 
-export function buildCli(executor: (env: string) => Executor = executorFor, out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+const iso = (t: number) => new Date(t * 1000).toISOString().replace(/\.000Z$/, "Z");
+const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+
+export interface CliIo {
+  out: (s: string) => void;
+  /** Progress and diagnostics. */
+  err: (s: string) => void;
+  ask: (question: string) => Promise<boolean>;
+}
+
+function drillSummary(e: DrillEvidence): string {
+  const order = ["heartbeat", "amcheck", "dump"];
+  const checks = Object.entries(e.checks ?? {})
+    .sort(([a], [b]) => (order.indexOf(a) >>> 0) - (order.indexOf(b) >>> 0))
+    .map(([k, v]) => `${k} ${v.ok ? "ok" : "FAILED"}`)
+    .join(", ");
+  const when = iso(e.startedAt);
+  if (!e.ok) return `drill ${when} FAILED: ${e.error}${checks ? ` (${checks})` : ""}`;
+  return `drill ${when} passed: target ${e.target?.time} from ${e.backupSet ?? "?"}, restored ${mib(e.restoredBytes ?? 0)} in ${e.restoreSeconds} s + recovery ${e.recoverySeconds} s = RTO ${e.rtoSeconds} s; ${checks}`;
+}
+
+export function buildCli(executor: (env: string) => Executor = executorFor, io: CliIo): Command {
+  const { out, err } = io;
+  const progress = (line: string) => err(`  ${line.replace(/^\S+ pgharbor(-ops)?: /, "")}\n`);
   const program = new Command("pgharbor").description("Operate a deployed pgharbor environment").exitOverride();
+  program.configureOutput({ writeOut: out, writeErr: err });
   const withEnv = (c: Command) => c.requiredOption("--env <name>", "environment (stacks/environments.ts)");
+
+  withEnv(program.command("status").description("last outcome of every backup job, the recoverability window, the last drill")).action(async (o) => {
+    const ex = executor(o.env);
+    const jobs = await jobStatus(ex);
+    for (const name of ["full", "diff", "expire", "logical", "drill", "check", "stanza-create"]) {
+      const j = jobs[name];
+      out(j ? `${name.padEnd(13)} ${j.ok ? "ok    " : "FAILED"} ${iso(j.finishedAt)} (${j.durationSeconds} s)\n` : `${name.padEnd(13)} never run\n`);
+    }
+    try {
+      const w = await recoverabilityWindow(ex);
+      out(`window        ${iso(w.oldest)} .. ${iso(w.newest)}, ${w.backups} backups, WAL ${w.continuous ? "continuous" : `GAP at ${w.missingSegments[0]}`}\n`);
+    } catch (e) {
+      if (!(e instanceof OperationError)) throw e;
+      out(`window        unknown: ${e.message}\n`);
+    }
+    const drill = jobs["drill-last"] as unknown as DrillEvidence | undefined;
+    out(drill ? `last drill    ${drillSummary(drill)}\n` : "last drill    none yet\n");
+    const logical = jobs["logical-last"] as unknown as { set: string; bytes: number } | undefined;
+    out(logical ? `last logical  ${logical.set} (${mib(logical.bytes)})\n` : "last logical  none yet\n");
+  });
 
   withEnv(program.command("window").description("oldest and newest restorable time, WAL continuity")).action(async (o) => {
     const w = await recoverabilityWindow(executor(o.env));
     out(`recoverable from ${iso(w.oldest)} to ${iso(w.newest)} (newest WAL ${w.newestSegment}); WAL ${w.continuous ? "continuous" : `GAP: ${w.missingSegments.join(", ")}`}\n`);
   });
+
   const backups = program.command("backups").description("backups in the archive");
-  withEnv(backups.command("list")).action(async (o) => {
-    for (const b of await listBackups(executor(o.env))) out(`${b.label}  ${b.type.padEnd(4)}  ${iso(b.startedAt)} .. ${iso(b.finishedAt)}  ${(b.sizeBytes / 1048576).toFixed(1)} MiB\n`);
+  withEnv(backups.command("list").description("physical backups (pgBackRest) and logical sets")).action(async (o) => {
+    const ex = executor(o.env);
+    for (const b of await listBackups(ex)) out(`${b.label}  ${b.type.padEnd(7)}  ${iso(b.startedAt)} .. ${iso(b.finishedAt)}  ${mib(b.sizeBytes)}\n`);
+    for (const s of await listLogical(ex)) {
+      out(s.complete ? `${s.set}  logical  ${iso(s.startedAt!)} .. ${iso(s.finishedAt!)}  ${mib(s.bytes)} encrypted  ${s.databases!.join(", ")}\n` : `${s.set}  logical  INCOMPLETE (no manifest; not restorable)\n`);
+    }
   });
+
   const backup = program.command("backup").description("take a backup");
   withEnv(backup.command("now"))
-    .option("--type <type>", "full or diff", "full")
+    .option("--type <type>", "full, diff or logical", "full")
     .action(async (o) => {
-      if (o.type !== "full" && o.type !== "diff") throw new OperationError(`--type ${o.type}: use full or diff`);
-      out(`taking a ${o.type} backup…\n`);
-      const b = await backupNow(executor(o.env), o.type);
+      if (!["full", "diff", "logical"].includes(o.type)) throw new OperationError(`--type ${o.type}: use full, diff or logical`);
+      const ex = executor(o.env);
+      err(`taking a ${o.type} backup of ${o.env}…\n`);
+      if (o.type === "logical") {
+        const r = await logicalBackupNow(ex, progress);
+        out(`done: logical set ${r.set} (${r.databases.join(", ")}; ${mib(r.bytes)} encrypted) in ${r.seconds} s\n`);
+        return;
+      }
+      const b = await backupNow(ex, o.type, progress);
       out(`done: ${b.label} (${b.type}) in ${b.finishedAt - b.startedAt} s\n`);
     });
-  withEnv(program.command("restore").description("restore into an empty directory of the backup container"))
-    .requiredOption("--to <target>", "latest, an LSN, or a time with zone")
-    .option("--into <dir>", "target directory in the backup container", "/var/lib/pgharbor/scratch/restore")
+
+  withEnv(program.command("restore").description("physical restore into an empty directory of the backup container, or one database of a logical set into a new database"))
+    .option("--to <target>", "physical: latest, an LSN, or a time with zone")
+    .option("--into <dir>", "physical: target directory in the backup container", "/var/lib/pgharbor/scratch/restore")
+    .option("--logical <database>", "logical: the database to restore from a logical set")
+    .option("--set <set>", "logical: the set (see backups list)", "latest")
+    .option("--into-database <name>", "logical: a NEW database to restore into (default <database>_restored)")
+    .option("--identity <file>", "logical: age identity file holding the private key; read here, sent on stdin, never stored")
     .action(async (o) => {
-      out(`restoring to ${o.to} into ${o.into}…\n`);
-      const r = await restore(executor(o.env), o.to, o.into);
+      const ex = executor(o.env);
+      if ((o.to === undefined) === (o.logical === undefined)) throw new OperationError("give either --to <time|lsn|latest> (physical restore) or --logical <database> (logical restore)");
+      if (o.logical !== undefined) {
+        if (!o.identity) throw new OperationError("--logical needs --identity <file>: the age private key matching one of the environment's logical.recipients");
+        let identity: string;
+        try {
+          identity = readFileSync(o.identity, "utf8");
+        } catch (e) {
+          throw new OperationError(`--identity ${o.identity}: ${(e as Error).message}`);
+        }
+        const intoDatabase = o.intoDatabase ?? `${o.logical}_restored`;
+        err(`restoring database ${o.logical} from logical set ${o.set} into new database ${intoDatabase}…\n`);
+        const r = await restoreLogical(ex, { set: o.set, database: o.logical, intoDatabase, identity, progress });
+        out(`restored ${r.database} from ${r.set} into database ${r.into} (${mib(r.bytes)} encrypted) in ${r.seconds} s\n`);
+        return;
+      }
+      err(`restoring to ${o.to} into ${o.into}…\n`);
+      const r = await restore(ex, o.to, o.into, progress);
       out(`restored into ${r.into} (window ${iso(r.window.oldest)} .. ${iso(r.window.newest)})\n`);
     });
+
+  const drill = program.command("drill").description("restore drills: restore to a random point in the window, verify, record evidence");
+  withEnv(drill.command("now").description("run a drill now (as the schedule does)")).action(async (o) => {
+    err(`running a restore drill on ${o.env}…\n`);
+    const e = await drillNow(executor(o.env), progress);
+    out(`${drillSummary(e)}\n${e.evidence ? `evidence: ${e.evidence}` : `evidence NOT stored: ${e.evidenceError}`}\n`);
+    if (!e.ok) throw new OperationError(`restore drill failed: ${e.error}`);
+  });
+  withEnv(drill.command("list").description("the evidence of the last drills, from the bucket"))
+    .option("--last <n>", "how many", "10")
+    .option("--json", "print the evidence records as JSON")
+    .action(async (o) => {
+      const n = Number(o.last);
+      if (!Number.isInteger(n) || n < 1) throw new OperationError(`--last ${o.last}: give a whole number ≥ 1`);
+      const all = await listDrills(executor(o.env), n);
+      if (o.json) out(`${JSON.stringify(all, null, 2)}\n`);
+      else for (const e of all) out(`${drillSummary(e)}\n`);
+    });
+
   withEnv(program.command("verify").description("pgbackrest verify: every backup and WAL file readable and intact")).action(async (o) => {
     await verify(executor(o.env));
     out("verify: archive and backups intact\n");
   });
+
+  withEnv(program.command("cleanup").description("apply retention now: expire physical backups and WAL, delete old logical sets"))
+    .option("--yes", "do not ask for confirmation")
+    .option("--dry-run", "only show what would be deleted")
+    .action(async (o) => {
+      const ex = executor(o.env);
+      const plan = await cleanupPlan(ex);
+      out(plan.physical.length ? `physical (pgBackRest expire):\n${plan.physical.map((l) => `  ${l}\n`).join("")}` : "physical: nothing past retention\n");
+      out(plan.logical.length ? `logical sets to delete: ${plan.logical.join(", ")}\n` : "logical: nothing past retention\n");
+      if (o.dryRun) return;
+      if (!plan.physical.length && !plan.logical.length) return;
+      if (!o.yes && !(await io.ask(`delete these backups from ${o.env}'s bucket?`))) throw new OperationError("cleanup cancelled; nothing deleted");
+      await cleanup(ex, progress);
+      out("cleanup done\n");
+    });
   return program;
 }
 
 /** Runs the CLI; returns the exit code. Errors print one line, no stack trace. */
-export async function main(argv: string[], executor?: (env: string) => Executor, out?: (s: string) => void, err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+export async function main(
+  argv: string[],
+  executor?: (env: string) => Executor,
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+  ask: (question: string) => Promise<boolean> = askOnTerminal,
+): Promise<number> {
   try {
-    await buildCli(executor, out).parseAsync(argv, { from: "user" });
+    await buildCli(executor, { out, err, ask }).parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
     if (e instanceof OperationError) {

@@ -11,17 +11,25 @@ export interface ExecResult {
   stderr: string;
 }
 
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** Written to the command's stdin. */
+  input?: string;
+  /** Called with each line the command writes to stderr (progress), as it comes when the executor can. */
+  onStderr?: (line: string) => void;
+}
+
 export interface Executor {
   /** Runs argv in the container of `role` ("backup", "primary", …) of the environment. */
-  exec(role: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  exec(role: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
 export class OperationError extends Error {}
 
 const backrest = (...args: string[]) => ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, "--log-level-console=warn", ...args];
 
-async function run(ex: Executor, role: string, argv: string[], timeoutMs = 600_000): Promise<string> {
-  const r = await ex.exec(role, argv, { timeoutMs });
+async function run(ex: Executor, role: string, argv: string[], timeoutMs = 600_000, progress?: (line: string) => void): Promise<string> {
+  const r = await ex.exec(role, argv, { timeoutMs, onStderr: progress });
   if (r.code !== 0) throw new OperationError(`${argv.slice(0, 4).join(" ")} failed in the ${role} container (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
   return r.stdout;
 }
@@ -63,32 +71,24 @@ export interface RecoverabilityWindow {
   /** Every segment from the oldest backup's first to the newest one is in the bucket. */
   continuous: boolean;
   missingSegments: string[];
+  backups: number;
 }
 
-const WAL = /(^|\/)([0-9A-F]{24})-[0-9a-f]{40}/;
-const segNo = (n: string) => parseInt(n.slice(8, 16), 16) * 256 + parseInt(n.slice(16, 24), 16);
+/**
+ * Runs pgharbor-ops in the backup container and returns the JSON it prints. Its progress lines
+ * (stderr) go to `progress`; on failure its last error line becomes the OperationError.
+ */
+export async function ops<T>(ex: Executor, args: string[], o: { input?: string; progress?: (line: string) => void; timeoutMs?: number; acceptFailure?: boolean } = {}): Promise<T> {
+  const r = await ex.exec("backup", [P.opsTool, ...args], { timeoutMs: o.timeoutMs ?? 600_000, input: o.input, onStderr: o.progress });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  if (r.code === 0 || (o.acceptFailure && last.startsWith("{"))) return JSON.parse(last) as T;
+  const why = (r.stderr || r.stdout).trim().split("\n").pop()?.replace(/^\S+ pgharbor-ops: /, "") ?? "";
+  throw new OperationError(`pgharbor-ops ${args[0]} failed in the backup container (exit ${r.code}): ${why}`);
+}
 
-export async function recoverabilityWindow(ex: Executor): Promise<RecoverabilityWindow> {
-  const info = await stanzaInfo(ex);
-  const backups = info.backup ?? [];
-  if (!backups.length) throw new OperationError(`the archive holds no backup yet${info.status?.message ? ` (${info.status.message})` : ""}: nothing can be restored (run \`pgharbor backup now --type full\`)`);
-  const segments = new Map<string, number>();
-  for (const a of info.archive ?? []) {
-    const listing = JSON.parse(await run(ex, "backup", ["pgbackrest", `--config=${P.pgbackrestConf}`, "--output=json", "repo-ls", "--recurse", `archive/${STANZA}/${a.id}`]));
-    for (const [name, entry] of Object.entries(listing as Record<string, { type: string; time?: number }>)) {
-      const m = WAL.exec(name);
-      if (m && entry.type === "file") segments.set(m[2], Math.max(segments.get(m[2]) ?? 0, entry.time ?? 0));
-    }
-  }
-  const first = backups[0].archive.start as string;
-  const timeline = first.slice(0, 8);
-  const names = [...segments.keys()].filter((n) => n.startsWith(timeline) && n >= first).sort();
-  const missing: string[] = [];
-  for (let i = 1; i < names.length; i++) {
-    for (let s = segNo(names[i - 1]) + 1; s < segNo(names[i]); s++) missing.push(`${timeline}${(Math.floor(s / 256)).toString(16).toUpperCase().padStart(8, "0")}${(s % 256).toString(16).toUpperCase().padStart(8, "0")}`);
-  }
-  const newestSegment = [...segments.keys()].sort().pop()!;
-  return { oldest: backups[0].timestamp.stop, newest: segments.get(newestSegment)!, newestSegment, continuous: missing.length === 0, missingSegments: missing };
+/** Oldest and newest restorable time and WAL continuity, computed in the backup container. */
+export function recoverabilityWindow(ex: Executor): Promise<RecoverabilityWindow> {
+  return ops<RecoverabilityWindow>(ex, ["window"]);
 }
 
 /** Parses a restore target: "latest", an LSN, or a time PostgreSQL understands (ISO 8601 with zone). */
@@ -104,7 +104,7 @@ export function parseTarget(to: string): { kind: "latest" } | { kind: "lsn"; lsn
  * Restores into an empty directory of the backup container, refusing a time outside the
  * recoverability window (PostgreSQL would otherwise stop silently at the end of the WAL it has).
  */
-export async function restore(ex: Executor, to: string, into: string): Promise<{ window: RecoverabilityWindow; into: string }> {
+export async function restore(ex: Executor, to: string, into: string, progress?: (line: string) => void): Promise<{ window: RecoverabilityWindow; into: string }> {
   const target = parseTarget(to);
   const window = await recoverabilityWindow(ex);
   if (target.kind === "time") {
@@ -113,14 +113,118 @@ export async function restore(ex: Executor, to: string, into: string): Promise<{
     if (target.epoch > window.newest) throw new OperationError(`--to ${to} is after the recoverability window (${iso(window.oldest)} .. ${iso(window.newest)}): the archive holds no WAL that late, and recovery would end early without saying so`);
   }
   if (!window.continuous) throw new OperationError(`the archive has a gap (missing ${window.missingSegments.slice(0, 3).join(", ")}…): point-in-time recovery past it is impossible`);
-  await run(ex, "backup", [`${P.scriptsDir}/restore.sh`, "--to", to, "--into", into]);
+  await run(ex, "backup", [`${P.scriptsDir}/restore.sh`, "--to", to, "--into", into], 12 * 3600_000, progress);
   return { window, into };
 }
 
-export async function backupNow(ex: Executor, type: "full" | "diff"): Promise<BackupInfo> {
-  await run(ex, "backup", [`${P.scriptsDir}/backup-job.sh`, type]);
+export async function backupNow(ex: Executor, type: "full" | "diff", progress?: (line: string) => void): Promise<BackupInfo> {
+  await run(ex, "backup", [`${P.scriptsDir}/backup-job.sh`, type], 6 * 3600_000, progress);
   const all = await listBackups(ex);
   return all[all.length - 1];
+}
+
+export interface LogicalResult {
+  set: string;
+  databases: string[];
+  bytes: number;
+  seconds: number;
+}
+
+export interface LogicalSet {
+  set: string;
+  complete: boolean;
+  objects: number;
+  bytes: number;
+  startedAt?: number;
+  finishedAt?: number;
+  databases?: string[];
+}
+
+/** A logical backup now, through the scheduled job (so its status file records it as cron would). */
+export async function logicalBackupNow(ex: Executor, progress?: (line: string) => void): Promise<LogicalResult> {
+  const out = await run(ex, "backup", [`${P.scriptsDir}/backup-job.sh`, "logical"], 6 * 3600_000, progress);
+  return JSON.parse(out.trim().split("\n").pop()!) as LogicalResult;
+}
+
+export function listLogical(ex: Executor): Promise<LogicalSet[]> {
+  return ops<LogicalSet[]>(ex, ["logical-list"]);
+}
+
+export interface LogicalRestoreResult {
+  set: string;
+  database: string;
+  into: string;
+  bytes: number;
+  seconds: number;
+}
+
+/** One database of a logical set into a new database; the age identity travels on stdin only. */
+export function restoreLogical(ex: Executor, o: { set: string; database: string; intoDatabase: string; identity: string; progress?: (line: string) => void }): Promise<LogicalRestoreResult> {
+  return ops<LogicalRestoreResult>(ex, ["logical-restore", "--set", o.set, "--database", o.database, "--into-database", o.intoDatabase], { input: o.identity, progress: o.progress, timeoutMs: 6 * 3600_000 });
+}
+
+export interface DrillEvidence {
+  ok: boolean;
+  startedAt: number;
+  finishedAt: number;
+  durationSeconds: number;
+  target?: { kind: "time" | "latest"; time: string; epoch: number | null };
+  window?: { oldest: number; newest: number; newestSegment: string; continuous: boolean; missingSegments?: string[] };
+  backupSet?: string | null;
+  restoreSeconds?: number;
+  recoverySeconds?: number;
+  rtoSeconds?: number;
+  restoredBytes?: number;
+  checks: Record<string, { ok: boolean } & Record<string, unknown>>;
+  error?: string;
+  evidence?: string;
+  evidenceError?: string;
+}
+
+/** A restore drill now, through the scheduled job; resolves with its evidence, passed or failed. */
+export async function drillNow(ex: Executor, progress?: (line: string) => void): Promise<DrillEvidence> {
+  const r = await ex.exec("backup", [`${P.scriptsDir}/backup-job.sh`, "drill"], { timeoutMs: 12 * 3600_000, onStderr: progress });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  if (!last.startsWith("{")) throw new OperationError(`the drill did not run (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+  return JSON.parse(last) as DrillEvidence;
+}
+
+export function listDrills(ex: Executor, last: number): Promise<DrillEvidence[]> {
+  return ops<DrillEvidence[]>(ex, ["drill-list", "--last", String(last)]);
+}
+
+export interface JobStatus {
+  job: string;
+  ok: boolean;
+  exitCode: number;
+  startedAt: number;
+  finishedAt: number;
+  durationSeconds: number;
+}
+
+/** The backup container's status files: the last outcome of every job, the last drill, the last logical set. */
+export function jobStatus(ex: Executor): Promise<Record<string, JobStatus & Record<string, unknown>>> {
+  return ops(ex, ["status"]);
+}
+
+export interface CleanupPlan {
+  /** pgBackRest's dry-run report of what expiry would remove. */
+  physical: string[];
+  logical: string[];
+  logicalKept: string[];
+}
+
+/** What `cleanup` would delete, without deleting anything. */
+export async function cleanupPlan(ex: Executor): Promise<CleanupPlan> {
+  const dry = await run(ex, "backup", ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, "--log-level-console=info", "--dry-run", "expire"]);
+  const physical = dry.split("\n").filter((l) => /expire|remove/i.test(l) && !/ command (begin|end)/.test(l)).map((l) => l.replace(/^.*?(INFO|P00 +INFO): /, "").trim());
+  const l = await ops<{ wouldDelete: string[]; kept: string[] }>(ex, ["logical-cleanup", "--dry-run"]);
+  return { physical, logical: l.wouldDelete ?? [], logicalKept: l.kept ?? [] };
+}
+
+/** Retention now: pgBackRest expiry and logical sets past theirs, with the only credentials that may delete. */
+export async function cleanup(ex: Executor, progress?: (line: string) => void): Promise<void> {
+  await run(ex, "backup", [`${P.scriptsDir}/backup-job.sh`, "expire"], 3600_000, progress);
 }
 
 export async function verify(ex: Executor): Promise<string> {

@@ -8,6 +8,23 @@ import { PASSWORD_ENV, renderRolesSql } from "../postgres-config/roles";
 import { check, isInt, Rule } from "./errors";
 import { PostgresPrimary } from "./postgres-primary";
 import { literal } from "./terraform-text";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { AGE_RECIPIENT, LogicalSettings, OPS_TOOL_SOURCE, renderOpsConfig } from "../postgres-config/ops";
+
+function recipientRules(logical: LogicalBackupProps | undefined): Rule[] {
+  if (!logical) return [];
+  const list = logical.recipients ?? [];
+  return [
+    { when: !Array.isArray(list) || list.length === 0, field: "logical.recipients", value: list, problem: "is empty: nobody could decrypt the dumps", fix: "add the age public key (age1…) of each person or vault that may restore; make one with `age-keygen`" },
+    ...list.map((r, i) => ({
+      when: !AGE_RECIPIENT.test(r),
+      field: `logical.recipients[${i}]`,
+      value: /^AGE-SECRET-KEY-/i.test(r) ? "AGE-SECRET-KEY-…" : r,
+      problem: /^AGE-SECRET-KEY-/i.test(r) ? "is a PRIVATE age key: it must never be in the stack" : "is not an age public key (age1 followed by 58 lowercase bech32 characters)",
+      fix: /^AGE-SECRET-KEY-/i.test(r) ? "remove it, rotate it, and paste the public key `age-keygen -y` prints for it" : "paste the \"public key: age1…\" line `age-keygen` prints",
+    })),
+  ];
+}
 
 export interface BackupCronProps {
   /** The primary to back up: the backup container runs on its host and mounts its volumes. */
@@ -44,6 +61,39 @@ export interface BackupCronProps {
   readonly processMax?: number;
   /** @default 512 */
   readonly memoryMiB?: number;
+  /**
+   * Logical backups: `pg_dump -Fc` of every database plus the roles (without passwords), encrypted
+   * with age to `recipients` before they leave the container, under `logical/` in the bucket.
+   * @default - no logical backups
+   */
+  readonly logical?: LogicalBackupProps;
+  /**
+   * Restore drills: restore to a random time in the recoverability window, start, verify, record the
+   * evidence in the bucket. `false` turns them off.
+   * @default - weekly, Saturdays 04:00 UTC
+   */
+  readonly drill?: RestoreDrillProps | false;
+}
+
+export interface LogicalBackupProps {
+  /**
+   * age public keys ("age1…", from `age-keygen`). The matching private keys stay with the people who
+   * restore: never in the stack, the containers or the bucket.
+   */
+  readonly recipients: string[];
+  /** @default "0 2 * * *" - daily 02:00 UTC */
+  readonly schedule?: string;
+  /** Keep logical sets this many days (the newest complete set is always kept). @default 30 */
+  readonly retentionDays?: number;
+}
+
+export interface RestoreDrillProps {
+  /** @default "0 4 * * 6" - Saturdays 04:00 UTC, after a week of differential backups */
+  readonly schedule?: string;
+  /** The restored copy's newest heartbeat may lag the target by at most this much. @default 300 */
+  readonly heartbeatToleranceSeconds?: number;
+  /** Fail the drill when recovery takes longer. @default 7200 */
+  readonly recoveryTimeoutSeconds?: number;
 }
 
 function cronRule(field: string, expr: string): Rule[] {
@@ -66,7 +116,8 @@ function cronRule(field: string, expr: string): Rule[] {
 export class BackupCron extends Construct {
   public readonly container: Container;
   public readonly retention: Retention;
-  public readonly schedules: Record<"full" | "diff" | "expire", string>;
+  public readonly schedules: Record<"full" | "diff" | "expire", string> & { logical?: string; drill?: string };
+  public readonly logical?: LogicalSettings;
 
   constructor(scope: Construct, id: string, props: BackupCronProps) {
     super(scope, id);
@@ -80,8 +131,21 @@ export class BackupCron extends Construct {
     const processMax = props.processMax ?? 2;
     const memoryMiB = props.memoryMiB ?? 512;
     const cronRules = [...cronRule("fullSchedule", schedules.full), ...cronRule("diffSchedule", schedules.diff), ...cronRule("expireSchedule", schedules.expire)];
+    const logical = props.logical;
+    const drill = props.drill === false ? undefined : (props.drill ?? {});
+    const logicalSchedule = logical ? (logical.schedule ?? "0 2 * * *") : undefined;
+    const drillSchedule = drill ? (drill.schedule ?? "0 4 * * 6") : undefined;
+    const logicalRetention = logical?.retentionDays ?? 30;
+    const tolerance = drill?.heartbeatToleranceSeconds ?? 300;
+    const recoveryTimeout = drill?.recoveryTimeoutSeconds ?? 7200;
     check(where, [
       ...cronRules,
+      ...(logicalSchedule ? cronRule("logical.schedule", logicalSchedule) : []),
+      ...(drillSchedule ? cronRule("drill.schedule", drillSchedule) : []),
+      ...recipientRules(logical),
+      { when: logical !== undefined && (!isInt(logicalRetention) || logicalRetention < 1 || logicalRetention > 3650), field: "logical.retentionDays", value: logicalRetention, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 30" },
+      { when: drill !== undefined && (!isInt(tolerance) || tolerance < 10 || tolerance > 86400), field: "drill.heartbeatToleranceSeconds", value: tolerance, problem: "must be a whole number of seconds from 10 to 86400", fix: "use e.g. 300 (the heartbeat is written every 5 s)" },
+      { when: drill !== undefined && (!isInt(recoveryTimeout) || recoveryTimeout < 60), field: "drill.recoveryTimeoutSeconds", value: recoveryTimeout, problem: "must be a whole number of seconds ≥ 60", fix: "use e.g. 7200" },
       { when: props.retentionDays !== undefined && props.retentionFullBackups !== undefined, field: "retentionFullBackups", value: props.retentionFullBackups, problem: "is set together with retentionDays", fix: "keep either retentionDays (time) or retentionFullBackups (count), not both" },
       { when: props.retentionDays !== undefined && (!isInt(props.retentionDays) || props.retentionDays < 1 || props.retentionDays > 3650), field: "retentionDays", value: props.retentionDays, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 14" },
       { when: props.retentionFullBackups !== undefined && (!isInt(props.retentionFullBackups) || props.retentionFullBackups < 1 || props.retentionFullBackups > 999), field: "retentionFullBackups", value: props.retentionFullBackups, problem: "must be a whole number from 1 to 999", fix: "keep at least 2 full backups, e.g. 4" },
@@ -101,7 +165,8 @@ export class BackupCron extends Construct {
         },
       ]);
     }
-    this.schedules = schedules;
+    this.schedules = { ...schedules, logical: logicalSchedule, drill: drillSchedule };
+    this.logical = logical ? { recipients: [...logical.recipients], retentionDays: logicalRetention } : undefined;
 
     const host = primary.host;
     const name = `pgharbor-${primary.environment}-backup`;
@@ -114,8 +179,20 @@ export class BackupCron extends Construct {
       cronLine(schedules.full, "root", job("full")),
       cronLine(schedules.diff, "root", job("diff")),
       cronLine(schedules.expire, "root", job("expire")),
+      ...(logicalSchedule ? [cronLine(logicalSchedule, "root", job("logical"))] : []),
+      ...(drillSchedule ? [cronLine(drillSchedule, "root", job("drill"))] : []),
       "",
     ].join("\n");
+
+    // Drills and logical restores work here: a volume, so a large restore never fills the container layer.
+    const scratch = new Volume(this, "scratch", { provider: host.provider, name: `${name}-scratch` });
+    const ops = renderOpsConfig({
+      environment: primary.environment,
+      repo: archive.repoFor(host),
+      appDatabase: primary.appDatabase,
+      logical: this.logical,
+      drill: { heartbeatToleranceSeconds: tolerance, marginSeconds: 60, recoveryTimeoutSeconds: recoveryTimeout, sharedBuffersMiB: 64, port: 5499 },
+    });
 
     this.container = new Container(this, "container", {
       provider: host.provider,
@@ -136,6 +213,7 @@ export class BackupCron extends Construct {
       volumes: [
         { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
         { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
+        { volumeName: scratch.name, containerPath: P.restoreScratchDir },
       ],
       upload: [
         { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 })) },
@@ -143,6 +221,8 @@ export class BackupCron extends Construct {
         { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint()), executable: true },
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
         { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
+        { file: P.opsTool, content: literal(OPS_TOOL_SOURCE), executable: true },
+        { file: P.opsConf, content: literal(ops), permissions: "0644" },
         { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
         { file: `${P.scriptsDir}/heartbeat.sh`, content: literal(renderHeartbeat(primary.appDatabase)), executable: true },
         { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: primary.appUser, appDatabase: primary.appDatabase, major: primary.majorVersion })) },

@@ -81,6 +81,8 @@ export class Monitoring extends Construct {
       diffIntervalSeconds: Math.min(maxIntervalMinutes(parseCron(backup.schedules.diff)), maxIntervalMinutes(parseCron(backup.schedules.full))) * 60,
       maxConnections: primary.maxConnections,
       certificateWarningDays: certDays,
+      drillIntervalSeconds: backup.schedules.drill ? maxIntervalMinutes(parseCron(backup.schedules.drill)) * 60 : undefined,
+      logicalIntervalSeconds: backup.schedules.logical ? maxIntervalMinutes(parseCron(backup.schedules.logical)) * 60 : undefined,
     };
     this.alertRules = renderAlertRules(this.alertInput);
     const monitorPw = primary.passwords.monitor.result;

@@ -170,7 +170,8 @@ export class S3WalArchiveBucket extends Construct implements IWalArchive {
     };
     // Three principals: writing never deletes, expiry alone deletes, reading only reads.
     this.keys = {
-      write: principal("archiver", ["s3:GetObject", "s3:PutObject"]),
+      // AbortMultipartUpload: a failed logical-dump upload cleans up its parts; it cannot delete objects.
+      write: principal("archiver", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]),
       read: principal("reader", ["s3:GetObject"]),
       expire: principal("expirer", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
     };

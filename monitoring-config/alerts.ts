@@ -16,6 +16,10 @@ export interface AlertInput {
   maxConnections: number;
   /** Alert this many days before a server certificate expires. */
   certificateWarningDays: number;
+  /** Longest gap between scheduled restore drills, seconds (absent: drills are off). */
+  drillIntervalSeconds?: number;
+  /** Longest gap between scheduled logical backups, seconds (absent: none configured). */
+  logicalIntervalSeconds?: number;
 }
 
 export interface AlertRule {
@@ -195,6 +199,44 @@ export function alertRules(i: AlertInput): AlertRule[] {
       quiet: { series: [['pgharbor_probe_success{check="archive"}', "1x10"]] },
     },
   ];
+  if (i.drillIntervalSeconds !== undefined) {
+    const drillMax = Math.round(1.5 * i.drillIntervalSeconds);
+    rules.push(
+      {
+        alert: "RestoreDrillFailed",
+        expr: "pgharbor_drill_last_ok == 0",
+        for: "1m",
+        severity: "critical",
+        summary: "The last restore drill failed: the backups may not restore",
+        response: "Read its evidence (`npx pgharbor drill list --env <env>`: error, checks) and the backup container's log; fix the cause, then `npx pgharbor drill now --env <env>`.",
+        fires: { series: [["pgharbor_drill_last_ok", "0x10"]], labels: {} },
+        quiet: { series: [["pgharbor_drill_last_ok", "1x10"]] },
+      },
+      {
+        alert: "RestoreDrillOverdue",
+        expr: `time() - pgharbor_drill_last_success_timestamp_seconds > ${drillMax}`,
+        for: "5m",
+        severity: "warning",
+        summary: "No successful restore drill within 1.5 × the drill schedule",
+        response: "Restorability is unproven. Check /var/lib/pgharbor/status/drill.json in the backup container and run `npx pgharbor drill now --env <env>`.",
+        fires: { series: [["pgharbor_drill_last_success_timestamp_seconds", `-${drillMax + 3600}x20`]], labels: {} },
+        quiet: { series: [["pgharbor_drill_last_success_timestamp_seconds", "0x20"]] },
+      },
+    );
+  }
+  if (i.logicalIntervalSeconds !== undefined) {
+    const logicalMax = Math.round(1.5 * i.logicalIntervalSeconds);
+    rules.push({
+      alert: "LogicalBackupTooOld",
+      expr: `time() - pgharbor_logical_backup_last_completed_timestamp_seconds > ${logicalMax}`,
+      for: "5m",
+      severity: "warning",
+      summary: "No complete logical backup within 1.5 × its schedule",
+      response: "Read /var/lib/pgharbor/status/logical.json and the backup container's log; run `npx pgharbor backup now --type logical --env <env>`.",
+      fires: { series: [["pgharbor_logical_backup_last_completed_timestamp_seconds", `-${logicalMax + 3600}x20`]], labels: {} },
+      quiet: { series: [["pgharbor_logical_backup_last_completed_timestamp_seconds", "0x20"]] },
+    });
+  }
   return rules.map((r) => ({ ...r, fires: { ...r.fires, labels: { ...r.fires.labels, ...env } } }));
 }
 

@@ -92,7 +92,7 @@ LISTEN = os.environ.get("PGHARBOR_PROBE_LISTEN", "0.0.0.0")
 TARGETS = [t for t in os.environ.get("PGHARBOR_TLS_TARGETS", "").split(",") if t]
 WAL = re.compile(r"(^|/)([0-9A-F]{24})-[0-9a-f]{40}")
 
-state = {"lines": [], "newest": None, "archive_ok_at": 0.0}
+state = {"lines": [], "newest": None, "archive_ok_at": 0.0, "drills": {}}
 
 
 def log(msg):
@@ -129,6 +129,36 @@ def probe_archive(lines, now):
         lines.append("pgharbor_backup_last_completed_timestamp_seconds{type=\\"%s\\"} %d" % (k, v))
 
 
+def repo_get(path):
+    out = subprocess.run(["pgbackrest", "--config=" + CONF, "--stanza=${STANZA}", "--log-level-console=warn", "--io-timeout=10", "--raw", "repo-get", path],
+                         capture_output=True, timeout=45)
+    if out.returncode != 0:
+        raise RuntimeError("pgbackrest repo-get %s: %s" % (path, out.stderr.decode(errors="replace").strip()))
+    return out.stdout
+
+
+def probe_evidence(lines):
+    """Restore drills and logical backups, from what they left in the bucket (pgharbor-ops)."""
+    names = sorted(n for n, e in pgbackrest("repo-ls", "drills").items() if n.endswith(".json") and e.get("type") == "file")
+    for n in names[-5:]:  # evidence files never change: read each once
+        if n not in state["drills"]:
+            state["drills"][n] = json.loads(repo_get("drills/" + n))
+    if names:
+        last = state["drills"][names[-1]]
+        lines.append("pgharbor_drill_last_run_timestamp_seconds %d" % last["finishedAt"])
+        lines.append("pgharbor_drill_last_ok %d" % (1 if last["ok"] else 0))
+        if "rtoSeconds" in last:
+            lines.append("pgharbor_drill_rto_seconds %s" % last["rtoSeconds"])
+            lines.append("pgharbor_drill_restored_bytes %d" % last["restoredBytes"])
+        ok = [state["drills"][n]["finishedAt"] for n in names[-5:] if state["drills"][n]["ok"]]
+        if ok:
+            lines.append("pgharbor_drill_last_success_timestamp_seconds %d" % max(ok))
+    sets = [(n, e.get("time", 0)) for n, e in pgbackrest("repo-ls", "--recurse", "logical").items() if n.endswith("/manifest.json")]
+    if sets:
+        lines.append("pgharbor_logical_backup_last_completed_timestamp_seconds %d" % max(t for _, t in sets))
+    lines.append("pgharbor_logical_backup_sets %d" % len(sets))
+
+
 def certificate_expiry(host, port, protocol):
     ctx = ssl.create_default_context(cafile=CA)
     ctx.check_hostname = False
@@ -149,6 +179,12 @@ def collect():
         state["archive_ok_at"] = now
     except Exception as e:  # noqa: BLE001 - any failure is a failed probe
         log("archive: %s" % e)
+    try:
+        probe_evidence(lines)
+        lines.append("pgharbor_probe_success{check=\\"evidence\\"} 1")
+    except Exception as e:  # noqa: BLE001
+        log("evidence: %s" % e)
+        lines.append("pgharbor_probe_success{check=\\"evidence\\"} 0")
     for target in TARGETS:
         name, rest = target.split("=", 1)
         host, port, protocol = rest.rsplit(":", 2)

@@ -5,17 +5,20 @@
  */
 import { CONTAINER_PATHS as P } from "./paths";
 
-/** The official postgres image (major pinned) with pgBackRest and cron: primary, replicas and backup container. */
+/**
+ * The official postgres image (major pinned) with pgBackRest and cron: primary, replicas and backup
+ * container; age and Python 3 (standard library) for the backup container's pgharbor-ops.
+ */
 export function renderPostgresDockerfile(major: number): string {
   return `# Rendered by pgharbor.
 FROM postgres:${major}-bookworm
 RUN set -eux; \\
     apt-get update; \\
-    apt-get install -y --no-install-recommends pgbackrest cron ca-certificates; \\
+    apt-get install -y --no-install-recommends pgbackrest cron ca-certificates age python3; \\
     rm -rf /var/lib/apt/lists/*; \\
     install -d -o postgres -g postgres -m 0750 ${P.pgbackrestSpool} ${P.pgbackrestLock} /var/log/pgbackrest /var/lib/pgharbor ${P.statusDir} ${P.restoreScratchDir}; \\
     install -d -m 0755 /etc/pgbackrest ${P.scriptsDir}; \\
-    pgbackrest version
+    pgbackrest version; age --version; python3 --version
 ENV PGDATA=${P.dataDir}
 `;
 }

@@ -26,6 +26,9 @@ export const CONTAINER_PATHS = {
   secretsDir: "/run/pgharbor",
   statusDir: "/var/lib/pgharbor/status",
   restoreScratchDir: "/var/lib/pgharbor/scratch",
+  /** The backup container's operations tool (logical backups, restore drills, window) and its settings. */
+  opsTool: "/usr/local/lib/pgharbor/pgharbor-ops",
+  opsConf: "/etc/pgharbor/ops.json",
   crontab: "/etc/cron.d/pgharbor",
   pgbouncerIni: "/etc/pgbouncer/pgbouncer.ini",
   pgbouncerRunDir: "/run/pgbouncer",

@@ -151,30 +151,33 @@ done
 `;
 }
 
-export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create";
-export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create"];
+export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create" | "logical" | "drill";
+export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create", "logical", "drill"];
 
 /**
- * One scheduled job: runs pgBackRest as postgres and records the outcome as JSON in the status
- * directory (last run, last success, duration) for monitoring.
+ * One scheduled job: runs pgBackRest (or pgharbor-ops for logical backups and drills) as postgres
+ * and records the outcome as JSON in the status directory (last run, last success, duration).
  */
 export function renderBackupJob(): string {
   return `${HEADER}
-job="\${1:?usage: backup-job.sh full|diff|expire|check|stanza-create}"
+job="\${1:?usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill}"
 [ -r "${P.secretsDir}/backup.env" ] && . "${P.secretsDir}/backup.env"
 case "$job" in
-  full|diff) set -- --type="$job" backup ;;
+  full|diff) set -- ${BACKREST} --type="$job" backup ;;
   expire)
-    # Only expiry deletes from the bucket, and only it gets the credentials that may.
-    export PGBACKREST_REPO1_S3_KEY="\${PGHARBOR_EXPIRER_S3_KEY:?}" PGBACKREST_REPO1_S3_KEY_SECRET="\${PGHARBOR_EXPIRER_S3_KEY_SECRET:?}"
-    set -- expire ;;
-  check) set -- check ;;
-  stanza-create) set -- stanza-create ;;
+    # Only expiry deletes from the bucket, and only it gets the credentials that may; logical sets
+    # past their retention go in the same run (pgharbor-ops reads PGHARBOR_EXPIRER_* itself).
+    : "\${PGHARBOR_EXPIRER_S3_KEY:?}" "\${PGHARBOR_EXPIRER_S3_KEY_SECRET:?}"
+    set -- sh -c 'PGBACKREST_REPO1_S3_KEY="$PGHARBOR_EXPIRER_S3_KEY" PGBACKREST_REPO1_S3_KEY_SECRET="$PGHARBOR_EXPIRER_S3_KEY_SECRET" ${BACKREST} expire && ${P.opsTool} logical-cleanup' ;;
+  check) set -- ${BACKREST} check ;;
+  stanza-create) set -- ${BACKREST} stanza-create ;;
+  logical) set -- ${P.opsTool} logical-backup ;;
+  drill) set -- ${P.opsTool} drill ;;
   *) log "unknown job $job"; exit 2 ;;
 esac
 start=$(date +%s)
 rc=0
-as_postgres ${BACKREST} "$@" || rc=$?
+as_postgres "$@" || rc=$?
 end=$(date +%s)
 mkdir -p "${P.statusDir}"
 ok=true; [ "$rc" = 0 ] || ok=false
@@ -195,7 +198,7 @@ export function renderBackupEntrypoint(): string {
   return `${HEADER}
 umask 077
 mkdir -p "${P.secretsDir}" "${P.statusDir}"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "${P.statusDir}"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "${P.statusDir}" "${P.restoreScratchDir}"
 # dash's export -p prints NAME='value' lines quoted for re-reading by the shell.
 export -p | grep -E '^export (PGBACKREST|PGHARBOR_EXPIRER)_[A-Z0-9_]+=' > "${P.secretsDir}/backup.env" || true
 "${P.scriptsDir}/reconcile-roles.sh"

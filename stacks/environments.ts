@@ -55,6 +55,17 @@ export interface EnvironmentConfig {
   readonly clientAddress?: string;
 }
 
+/**
+ * age public keys logical backups are encrypted to, per environment. These are pgharbor's examples:
+ * nobody holds their private keys, so REPLACE them with your team's (`age-keygen -o restore-key.txt`
+ * prints the public key; keep the file in your password manager or vault, never in this repository).
+ */
+const LOGICAL_RECIPIENTS: Record<string, string[]> = {
+  dev: ["age1x22sas7ypvznx95hsgmlvqtv3hmfk8g6s9qfq4rp530xa497sqhqyuk8zm"],
+  staging: ["age1meapyl5se26zchc986zjf5r30m5ggtzafydya7we0xplz95e3p0qw6ljgu"],
+  prod: ["age166q0nadzdc35f3sdyrz5cfd3gr63h40ctmcfdpsytwkzyj39v96s07he9g"],
+};
+
 export const dev: EnvironmentConfig = {
   name: "dev",
   hosts: { local: {} },
@@ -63,7 +74,7 @@ export const dev: EnvironmentConfig = {
   replica: { memoryMiB: 512 },
   pgbouncer: { port: 6432, publishAddress: "127.0.0.1", defaultPoolSize: 10, reservePoolSize: 2 },
   archive: { kind: "local-s3" },
-  backup: { retentionDays: 7 },
+  backup: { retentionDays: 7, logical: { recipients: LOGICAL_RECIPIENTS.dev, retentionDays: 7 } },
   state: { kind: "local" },
   protect: false,
   clientAddress: "localhost",
@@ -76,7 +87,7 @@ export const staging: EnvironmentConfig = {
   replicas: 1,
   pgbouncer: { port: 6432, publishAddress: "10.20.0.10", defaultPoolSize: 40, reservePoolSize: 10 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-staging-wal", region: "eu-west-1" },
-  backup: { retentionDays: 14 },
+  backup: { retentionDays: 14, logical: { recipients: LOGICAL_RECIPIENTS.staging, retentionDays: 14 } },
   state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1" },
   protect: false,
 };
@@ -93,7 +104,7 @@ export const prod: EnvironmentConfig = {
   replicaHosts: ["db-2", "db-3"],
   pgbouncer: { host: "db-1", port: 6432, publishAddress: "10.30.0.11", defaultPoolSize: 80, reservePoolSize: 20, maxClientConnections: 5000 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60, objectLock: { mode: "GOVERNANCE", days: 14 } },
-  backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4 },
+  backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4, logical: { recipients: LOGICAL_RECIPIENTS.prod, retentionDays: 35 } },
   state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" },
   protect: true,
 };

@@ -38,6 +38,13 @@ function objectLockRules(env: EnvironmentConfig) {
       problem: `locks objects longer than backups are retained (backup.retentionDays ${retentionDays}): expiry could not delete them`,
       fix: `lower objectLock.days to at most ${retentionDays}, or raise backup.retentionDays`,
     },
+    {
+      when: env.backup?.logical !== undefined && lock.days > (env.backup.logical.retentionDays ?? 30),
+      field: "archive.objectLock.days",
+      value: lock.days,
+      problem: `locks objects longer than logical backups are retained (backup.logical.retentionDays ${env.backup?.logical?.retentionDays ?? 30}): their cleanup could not delete them`,
+      fix: `lower objectLock.days to at most ${env.backup?.logical?.retentionDays ?? 30}, or raise backup.logical.retentionDays`,
+    },
   ];
 }
 

@@ -31,7 +31,7 @@ export interface Tools {
 /** The PATH the harness gives every container process (after the PostgreSQL and stand-in bin dirs). */
 const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** Finds PostgreSQL (newest major installed), PgBouncer, pgBackRest, openssl and dash. */
+/** Finds PostgreSQL (newest major installed), PgBouncer, pgBackRest, openssl, dash, the exporters, Python and age. */
 export function findTools(): Tools {
   const missing: string[] = [];
   let pgBin: string | undefined;
@@ -55,6 +55,7 @@ export function findTools(): Tools {
     ["dash", "dash"],
     ["prometheus-postgres-exporter", "prometheus-postgres-exporter"],
     ["python3", "python3"],
+    ["age", "age"],
   ]) {
     if (spawnSync("sh", ["-c", `command -v ${bin}`], { env: { PATH: SYSTEM_PATH } }).status !== 0) missing.push(pkg);
   }
@@ -322,7 +323,8 @@ export class Harness {
     // Names first: the host paths written next contain container names themselves.
     const names = [...this.ipOf.keys()].sort((a, b) => b.length - a.length);
     let out = text.replace(new RegExp(`(?<![\\w-])(${names.map(escapeRe).join("|")})(?![\\w-])`, "g"), (n) => this.ipOf.get(n)!);
-    const re = new RegExp(`(${PATH_PREFIXES.map(escapeRe).join("|")})(?=[/'"\\s:;,)=]|$)`, "gm");
+    // The whole path, not just its prefix: a volume may be mounted below a prefix (the scratch volume).
+    const re = new RegExp(`(${PATH_PREFIXES.map(escapeRe).join("|")})(?=[/'"\\s:;,)=]|$)[^\\s'"\`:;,)=$*]*`, "gm");
     out = out.replace(re, (p) => this.hostPath(name, p));
     const ip = this.ipOf.get(name)!;
     // Listening on every interface: here the containers share one, so each takes its own address.

@@ -3,7 +3,9 @@
  * S3 server over HTTPS, the backup container's jobs. One harness; the scenarios run in order and
  * build on each other (the bucket fills up as they go).
  */
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "fs";
+import { execFileSync } from "child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "fs";
+import { tmpdir } from "os";
 import { join } from "path";
 import { describeRuntime, Harness } from "./harness";
 import { dev, variant } from "../helpers";
@@ -12,11 +14,23 @@ import { alertRules, metricsOf } from "../../monitoring-config/alerts";
 import { EXPORTER_PORTS } from "../../constructs/monitoring";
 import { buildStack } from "../helpers";
 import { main as cliMain } from "../../cli/main";
+import { ExecOptions } from "../../cli/operations";
 
 jest.setTimeout(300_000);
 
 describeRuntime("runtime: dev stack", (tools) => {
-  const env = variant(dev, { primary: { ...dev.primary, majorVersion: tools.major }, backup: { retentionFullBackups: 2, retentionDays: undefined } });
+  // Logical backups are encrypted to a key made for this run; its identity stays in the test's temp dir.
+  const keys = mkdtempSync(join(tmpdir(), "pgharbor-age-"));
+  const ageKey = (name: string) => {
+    execFileSync("age-keygen", ["-o", join(keys, name)], { stdio: "ignore" });
+    return /public key: (age1\w+)/.exec(readFileSync(join(keys, name), "utf8"))![1];
+  };
+  const recipient = ageKey("restore.key");
+  ageKey("stranger.key");
+  const env = variant(dev, {
+    primary: { ...dev.primary, majorVersion: tools.major },
+    backup: { retentionFullBackups: 2, retentionDays: undefined, logical: { recipients: [recipient], retentionDays: 7 } },
+  });
   let h: Harness;
   const timings: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
@@ -57,6 +71,7 @@ describeRuntime("runtime: dev stack", (tools) => {
   afterAll(async () => {
     console.log(`runtime scenario timings (s): ${JSON.stringify(timings)}`);
     await h?.teardown();
+    rmSync(keys, { recursive: true, force: true });
   });
 
   test("backup container starts: roles reconciled, stanza created, pgbackrest check passes", async () => {
@@ -167,7 +182,8 @@ describeRuntime("runtime: dev stack", (tools) => {
         await h.metrics("rpo-probe", EXPORTER_PORTS.probe),
       ].join("\n");
       const { stack } = buildStack(env);
-      const needed = [...new Set(alertRules(stack.monitoring.alertInput).flatMap((r) => metricsOf(r.expr)))];
+      // Drill and logical-backup metrics appear once those have run: checked in the drill test.
+      const needed = [...new Set(alertRules(stack.monitoring.alertInput).flatMap((r) => metricsOf(r.expr)))].filter((m) => !/^pgharbor_(drill|logical)_/.test(m));
       let text = "";
       const start = Date.now();
       for (;;) {
@@ -431,7 +447,12 @@ describeRuntime("runtime: dev stack", (tools) => {
     const run = async (...argv: string[]) => {
       let out = "";
       let err = "";
-      const code = await cliMain(argv, () => ({ exec: async (role, args, o) => h.exec(role, args, { timeoutMs: o?.timeoutMs }) }), (t) => (out += t), (t) => (err += t));
+      const exec = async (role: string, args: string[], o?: ExecOptions) => {
+        const r = h.exec(role, args, { timeoutMs: o?.timeoutMs, input: o?.input });
+        for (const line of r.stderr.split("\n").filter(Boolean)) o?.onStderr?.(line);
+        return r;
+      };
+      const code = await cliMain(argv, () => ({ exec }), (t) => (out += t), (t) => (err += t), async () => false);
       return { code, out, err };
     };
 
@@ -451,7 +472,7 @@ describeRuntime("runtime: dev stack", (tools) => {
 
     test("restore refuses a time outside the recoverability window, with a clear error", async () => {
       const early = await run("restore", "--to", "2001-01-01 00:00:00+00", "--into", `${P.restoreScratchDir}/too-early`, "--env", "dev");
-      expect(early).toEqual(expect.objectContaining({ code: 1, err: expect.stringMatching(/^pgharbor: --to 2001-01-01 00:00:00\+00 is before the recoverability window/) }));
+      expect(early).toEqual(expect.objectContaining({ code: 1, err: expect.stringMatching(/^pgharbor: --to 2001-01-01 00:00:00\+00 is before the recoverability window/m) }));
       const late = await run("restore", "--to", "2099-01-01 00:00:00+00", "--into", `${P.restoreScratchDir}/too-late`, "--env", "dev");
       expect(late.err).toMatch(/is after the recoverability window .* recovery would end early without saying so/);
       const bad = await run("restore", "--to", "yesterday", "--env", "dev");
@@ -471,6 +492,149 @@ describeRuntime("runtime: dev stack", (tools) => {
 
     test("verify", async () => {
       expect(await run("verify", "--env", "dev")).toEqual(expect.objectContaining({ code: 0, out: "verify: archive and backups intact\n" }));
+    });
+
+    const tableSums = (db: string) =>
+      ["lc_numbers", "lc_misc"].map((t) => h.sql("primary", `SELECT count(*) || ' ' || md5(string_agg(x::text, '|' ORDER BY id)) FROM ${t} x`, db));
+    let logicalSet = "";
+
+    test("logical backup: every database dumped, encrypted to the recipient, manifest last", async () => {
+      await timed("logical-backup", async () => {
+        h.sql("primary", `CREATE TABLE lc_numbers AS SELECT g AS id, md5(g::text) AS h, g * 1.5 AS n, timestamptz '2026-01-01' + g * interval '1 minute' AS t FROM generate_series(1, 50000) g;
+          CREATE TABLE lc_misc (id int PRIMARY KEY, j jsonb, b bytea, u text);
+          INSERT INTO lc_misc VALUES (1, '{"a": [1, 2, {"b": null}]}', '\\xdeadbeef', 'ünïcødé ✓'), (2, 'null', '', E'tab\\tnew\\nline'), (3, NULL, NULL, NULL);`, "app");
+        const r = await run("backup", "now", "--type", "logical", "--env", "dev");
+        expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^done: logical set \d{8}T\d{6}Z \(app, postgres; [\d.]+ MiB encrypted\) in \d+ s\n$/) }));
+        expect(r.err).toMatch(/dumping app/);
+        logicalSet = /logical set (\S+)/.exec(r.out)![1];
+        const keysNow = h.bucketKeys(`pgharbor/dev/logical/${logicalSet}/`).map((k) => k.split("/").pop());
+        expect(keysNow).toEqual(["app.dump.age", "globals.sql.age", "manifest.json", "postgres.dump.age"]);
+        const object = readFileSync(join(h.bucketDir(), `pgharbor/dev/logical/${logicalSet}/app.dump.age._S3rver_object`));
+        expect(object.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
+        expect(object.includes("lc_misc")).toBe(false);
+        const manifest = JSON.parse(readFileSync(join(h.bucketDir(), `pgharbor/dev/logical/${logicalSet}/manifest.json._S3rver_object`), "utf8"));
+        expect(manifest).toEqual(expect.objectContaining({ set: logicalSet, recipients: [recipient] }));
+        expect(JSON.stringify(manifest)).not.toMatch(/AGE-SECRET-KEY/);
+        const listed = await run("backups", "list", "--env", "dev");
+        expect(listed.out).toMatch(new RegExp(`^${logicalSet}  logical  .* MiB encrypted  app, postgres$`, "m"));
+        expect(JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/logical.json`), "utf8"))).toEqual(expect.objectContaining({ job: "logical", ok: true }));
+      });
+    });
+
+    test("logical restore: one command, into a new database, equal row counts and checksums", async () => {
+      await timed("logical-restore", async () => {
+        const r = await run("restore", "--logical", "app", "--identity", join(keys, "restore.key"), "--into-database", "app_check", "--env", "dev");
+        expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(new RegExp(`^restored app from ${logicalSet} into database app_check`)) }));
+        const original = tableSums("app");
+        expect(original[0]).toMatch(/^50000 [0-9a-f]{32}$/);
+        expect(tableSums("app_check")).toEqual(original);
+        // Never over an existing database; a key that is not a recipient cannot read the set, and leaves nothing behind.
+        const again = await run("restore", "--logical", "app", "--identity", join(keys, "restore.key"), "--into-database", "app_check", "--env", "dev");
+        expect(again.err).toMatch(/--into-database app_check already exists: a logical restore never writes into an existing database/);
+        const stranger = await run("restore", "--logical", "app", "--identity", join(keys, "stranger.key"), "--into-database", "app_stranger", "--env", "dev");
+        expect(stranger).toEqual(expect.objectContaining({ code: 1, err: expect.stringMatching(/age could not decrypt .*app\.dump\.age/) }));
+        expect(h.sql("primary", "SELECT count(*) FROM pg_database WHERE datname = 'app_stranger'")).toBe("0");
+        expect(h.log("backup").includes("AGE-SECRET-KEY")).toBe(false);
+        expect(readdirSync(h.hostPath(h.name("backup"), P.restoreScratchDir)).filter((f) => f.startsWith("logical-"))).toEqual([]);
+      });
+    });
+
+    test("restore drill: random target in the window, verified, evidence in the bucket and on /metrics", async () => {
+      await timed("drill", async () => {
+        const r = await run("drill", "now", "--env", "dev");
+        expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^drill \S+ passed: target \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00 from \d{8}-\d{6}F\S*, restored [\d.]+ MiB in [\d.]+ s \+ recovery [\d.]+ s = RTO [\d.]+ s; heartbeat ok, amcheck ok, dump ok\nevidence: drills\/\d{8}T\d{6}Z\.json\n$/) }));
+        const name = /evidence: (\S+)/.exec(r.out)![1];
+        const ev = JSON.parse(readFileSync(join(h.bucketDir(), `pgharbor/dev/${name}._S3rver_object`), "utf8"));
+        expect(ev).toEqual(expect.objectContaining({ ok: true, kind: "restore-drill", environment: "dev" }));
+        expect(ev.target.kind).toBe("time");
+        expect(ev.target.epoch).toBeGreaterThanOrEqual(ev.window.oldest);
+        expect(ev.target.epoch).toBeLessThanOrEqual(ev.window.newest);
+        expect(ev.checks.heartbeat.secondsBeforeTarget).toBeGreaterThanOrEqual(0);
+        // app_check exists in the copy only when the target fell after the logical-restore test made it.
+        expect(ev.checks.dump.databases).toEqual(expect.arrayContaining(["app", "postgres"]));
+        expect(existsSync(h.hostPath(h.name("backup"), `${P.restoreScratchDir}/drill`))).toBe(false);
+        console.log(`restore drill evidence: ${JSON.stringify({ target: ev.target.time, backupSet: ev.backupSet, restoredBytes: ev.restoredBytes, restoreSeconds: ev.restoreSeconds, recoverySeconds: ev.recoverySeconds, rtoSeconds: ev.rtoSeconds, amcheckSeconds: ev.checks.amcheck.seconds })}`);
+        const { stack } = buildStack(env);
+        const needed = [...new Set(alertRules(stack.monitoring.alertInput).flatMap((x) => metricsOf(x.expr)))].filter((m) => /^pgharbor_(drill|logical)_/.test(m));
+        expect(needed.length).toBe(3);
+        let text = "";
+        const start = Date.now();
+        for (;;) {
+          text = await h.metrics("rpo-probe", EXPORTER_PORTS.probe);
+          if (needed.every((m) => new RegExp(`^${m} `, "m").test(text))) break;
+          if (Date.now() - start > 60_000) throw new Error(`not exported: ${needed.filter((m) => !new RegExp(`^${m} `, "m").test(text)).join(", ")}`);
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+        expect(text).toMatch(/^pgharbor_drill_last_ok 1$/m);
+        expect(text).toMatch(/^pgharbor_drill_rto_seconds [\d.]+$/m);
+      });
+    });
+
+    test("a drill with a WAL segment missing from the bucket fails, says why, and records it", async () => {
+      await timed("drill-missing-wal", async () => {
+        const w = JSON.parse(h.run("backup", [P.opsTool, "window"]));
+        expect(w.continuous).toBe(true);
+        const segments = walKeys().filter((k) => !k.endsWith(".partial"));
+        const victim = segments[Math.floor(segments.length / 2)];
+        const file = join(h.bucketDir(), `${victim}._S3rver_object`);
+        renameSync(file, `${file}.aside`);
+        try {
+          const r = await run("drill", "now", "--env", "dev");
+          const segment = /([0-9A-F]{24})-/.exec(victim)![1];
+          expect(r.code).toBe(1);
+          expect(r.out).toMatch(new RegExp(`^drill \\S+ FAILED: the archive has a WAL gap \\(missing ${segment}\\)`));
+          expect(r.err).toMatch(new RegExp(`pgharbor: restore drill failed: the archive has a WAL gap \\(missing ${segment}\\): point-in-time recovery past ${segment} is impossible`));
+          const name = /evidence: (\S+)/.exec(r.out)![1];
+          const ev = JSON.parse(readFileSync(join(h.bucketDir(), `pgharbor/dev/${name}._S3rver_object`), "utf8"));
+          expect(ev).toEqual(expect.objectContaining({ ok: false, window: expect.objectContaining({ continuous: false, missingSegments: [segment] }) }));
+          expect(JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/drill.json`), "utf8"))).toEqual(expect.objectContaining({ job: "drill", ok: false, exitCode: 1 }));
+          const start = Date.now();
+          while (!/^pgharbor_drill_last_ok 0$/m.test(await h.metrics("rpo-probe", EXPORTER_PORTS.probe))) {
+            if (Date.now() - start > 60_000) throw new Error("pgharbor_drill_last_ok never became 0");
+            await new Promise((res) => setTimeout(res, 1000));
+          }
+        } finally {
+          renameSync(`${file}.aside`, file);
+        }
+        expect(JSON.parse(h.run("backup", [P.opsTool, "window"])).continuous).toBe(true);
+      });
+    });
+
+    test("drill list and status read the evidence back", async () => {
+      const list = await run("drill", "list", "--last", "2", "--env", "dev");
+      const lines = list.out.trim().split("\n");
+      expect(lines).toEqual([expect.stringMatching(/^drill \S+ passed: /), expect.stringMatching(/^drill \S+ FAILED: the archive has a WAL gap/)]);
+      const json = JSON.parse((await run("drill", "list", "--last", "1", "--json", "--env", "dev")).out);
+      expect(json).toEqual([expect.objectContaining({ ok: false })]);
+      const status = await run("status", "--env", "dev");
+      expect(status.code).toBe(0);
+      expect(status.out).toMatch(/^full +ok +\S+Z \(\d+ s\)$/m);
+      expect(status.out).toMatch(/^logical +ok /m);
+      expect(status.out).toMatch(/^drill +FAILED /m);
+      expect(status.out).toMatch(/^window +\S+Z \.\. \S+Z, \d+ backups, WAL continuous$/m);
+      expect(status.out).toMatch(/^last drill +drill \S+ FAILED: the archive has a WAL gap/m);
+      expect(status.out).toMatch(new RegExp(`^last logical +${logicalSet} `, "m"));
+    });
+
+    test("cleanup: shows the plan, asks, deletes only what retention allows", async () => {
+      // A complete logical set from 2020, far past the 7-day retention, put with the tool's own S3 client.
+      const old = "20200101T000000Z";
+      const put = `import importlib.machinery as m, json
+ops = m.SourceFileLoader("ops", "${P.opsTool}").load_module()
+s3 = ops.S3(ops.load_config(), "write")
+s3.put_bytes("logical/${old}/app.dump.age", b"x")
+s3.put_bytes("logical/${old}/manifest.json", json.dumps({"set": "${old}", "startedAt": 1577836800, "finishedAt": 1577836801, "databases": [{"name": "app"}]}).encode())`;
+      h.run("backup", ["python3", "-c", put]);
+      const asked = await run("cleanup", "--env", "dev");
+      expect(asked.out).toContain(`logical sets to delete: ${old}\n`);
+      expect(asked).toEqual(expect.objectContaining({ code: 1, err: "pgharbor: cleanup cancelled; nothing deleted\n" }));
+      expect(h.bucketKeys(`pgharbor/dev/logical/${old}/`).length).toBe(2);
+      const done = await run("cleanup", "--yes", "--env", "dev");
+      expect(done).toEqual(expect.objectContaining({ code: 0, out: expect.stringContaining("cleanup done\n") }));
+      expect(h.bucketKeys(`pgharbor/dev/logical/${old}/`)).toEqual([]);
+      expect(h.bucketKeys(`pgharbor/dev/logical/${logicalSet}/`).length).toBe(4);
+      expect(JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/expire.json`), "utf8"))).toEqual(expect.objectContaining({ job: "expire", ok: true }));
+      expect(await run("verify", "--env", "dev")).toEqual(expect.objectContaining({ code: 0 }));
     });
   });
 });

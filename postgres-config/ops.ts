@@ -1,0 +1,66 @@
+/**
+ * The backup container's operations tool (pgharbor-ops.py, shipped as is: logical backups, restore
+ * drills, the recoverability window) and the settings file it reads. Settings carry no secrets: the
+ * tool takes the bucket credentials from the container's environment.
+ */
+import { readFileSync } from "fs";
+import { join } from "path";
+import { CONTAINER_PATHS as P, STANZA } from "./paths";
+import { RepoSettings } from "./pgbackrest-conf";
+
+/** The tool's source, uploaded verbatim (the runtime tests run this very file). */
+export const OPS_TOOL_SOURCE = readFileSync(join(__dirname, "pgharbor-ops.py"), "utf8");
+
+export interface LogicalSettings {
+  /** age recipients (public keys): whoever holds a matching identity can restore; nobody else can. */
+  recipients: string[];
+  retentionDays: number;
+}
+
+export interface DrillSettings {
+  /** The newest heartbeat in the restored copy may be at most this much older than the target. */
+  heartbeatToleranceSeconds: number;
+  /** Targets stay this far before the newest archived WAL (a time target needs a commit after it). */
+  marginSeconds: number;
+  recoveryTimeoutSeconds: number;
+  sharedBuffersMiB: number;
+  /** Port of the scratch server's Unix socket (it listens on no TCP address). */
+  port: number;
+}
+
+export interface OpsConfigInput {
+  environment: string;
+  repo: RepoSettings;
+  appDatabase: string;
+  logical?: LogicalSettings;
+  drill: DrillSettings;
+}
+
+export function renderOpsConfig(i: OpsConfigInput): string {
+  const doc = {
+    environment: i.environment,
+    stanza: STANZA,
+    pgbackrestConf: P.pgbackrestConf,
+    restoreScript: `${P.scriptsDir}/restore.sh`,
+    statusDir: P.statusDir,
+    scratchDir: P.restoreScratchDir,
+    socketDir: P.socketDir,
+    appDatabase: i.appDatabase,
+    bucket: i.repo.bucket,
+    endpoint: i.repo.endpoint,
+    port: i.repo.port,
+    region: i.repo.region,
+    uriStyle: i.repo.uriStyle,
+    path: i.repo.path,
+    verifyTls: i.repo.verifyTls,
+    caFile: i.repo.caFile,
+    kmsKeyId: i.repo.kmsKeyId,
+    partSizeMiB: 64,
+    logical: i.logical ?? null,
+    drill: i.drill,
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** age X25519 recipients: "age1" + 58 bech32 characters. */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
