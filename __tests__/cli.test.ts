@@ -1,4 +1,7 @@
-import { main } from "../cli/main";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { DockerExecutor, main } from "../cli/main";
 import { OperationError, parseTarget } from "../cli/operations";
 
 describe("restore targets", () => {
@@ -88,5 +91,21 @@ describe("cleanup asks before deleting", () => {
     const r = await cli("no-terminal", "cleanup", "--env", "dev");
     expect(r).toEqual(expect.objectContaining({ code: 1, deleted: false }));
     expect(r.err).toMatch(/no terminal to confirm on; re-run with --yes/);
+  });
+});
+
+describe("DockerExecutor", () => {
+  // A stand-in `docker` that reports its arguments and stdin, and writes progress to stderr.
+  const dir = mkdtempSync(join(tmpdir(), "pgharbor-docker-"));
+  const docker = join(dir, "docker");
+  writeFileSync(join(dir, "docker"), '#!/bin/sh\necho "step one" >&2\necho "step two" >&2\nprintf "%s|" "$@"\n[ "$5" = "-i" ] || [ "$6" = "-i" ] && { printf "stdin="; cat; }\nexit 3\n', { mode: 0o755 });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  test("docker --host <env host> exec --user postgres pgharbor-<env>-<role>; stdin and progress lines passed through", async () => {
+    const lines: string[] = [];
+    const r = await new DockerExecutor("prod", "ssh://deploy@db-1", docker).exec("backup", ["pgharbor-ops", "window"], { onStderr: (l) => lines.push(l) });
+    expect(r).toEqual({ code: 3, stdout: "--host|ssh://deploy@db-1|exec|--user|postgres|pgharbor-prod-backup|pgharbor-ops|window|", stderr: "step one\nstep two\n" });
+    expect(lines).toEqual(["step one", "step two"]);
+    const withInput = await new DockerExecutor("dev", "unix:///var/run/docker.sock", docker).exec("backup", ["x"], { input: "AGE-SECRET-KEY-1TEST" });
+    expect(withInput.stdout).toBe("--host|unix:///var/run/docker.sock|exec|--user|postgres|-i|pgharbor-dev-backup|x|stdin=AGE-SECRET-KEY-1TEST");
   });
 });

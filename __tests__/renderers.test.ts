@@ -10,6 +10,7 @@ import { renderSeaweedfsEntrypoint } from "../postgres-config/seaweedfs";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 import { renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
 import { literal, unliteral } from "../constructs/terraform-text";
+import { OPS_TOOL_SOURCE } from "../postgres-config/ops";
 import { renderPgbouncerExporter, renderProbe } from "../monitoring-config/probe";
 
 const repo: RepoSettings = { bucket: "b", endpoint: "s3.local", port: 8333, region: "us-east-1", uriStyle: "path", path: "/pgharbor/dev", verifyTls: true, caFile: "/ca.crt" };
@@ -150,6 +151,7 @@ describe("python programs", () => {
   test.each([
     ["rpo-probe", renderProbe()],
     ["pgbouncer-exporter", renderPgbouncerExporter()],
+    ["pgharbor-ops", OPS_TOOL_SOURCE],
   ])("%s compiles under python3", (name, text) => {
     const f = join(dir, `${name}.py`);
     writeFileSync(f, text);
@@ -161,7 +163,7 @@ describe("image build files", () => {
   test.each([15, 16, 17])("postgres %i image pins the major and adds pgBackRest", (major) => {
     const df = renderPostgresDockerfile(major);
     expect(df).toMatch(new RegExp(`^FROM postgres:${major}-bookworm$`, "m"));
-    expect(df).toMatch(/apt-get install -y --no-install-recommends pgbackrest cron/);
+    expect(df).toMatch(/apt-get install -y --no-install-recommends pgbackrest cron ca-certificates age python3;/);
   });
   test("pgbouncer image installs Debian's pgbouncer and a client for its healthcheck", () => {
     expect(renderPgbouncerDockerfile()).toMatch(/apt-get install -y --no-install-recommends pgbouncer postgresql-client-15/);

@@ -33,12 +33,16 @@ export class DockerExecutor implements Executor {
   constructor(
     private readonly environment: string,
     private readonly dockerHost: string,
+    private readonly dockerBin = "docker",
   ) {}
 
   exec(role: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
       const interactive = opts.input !== undefined ? ["-i"] : [];
-      const p = spawn("docker", ["--host", this.dockerHost, "exec", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
+      // As postgres, like the scheduled jobs after they drop privileges: pgBackRest's lock and spool
+      // files and the scratch copies stay owned by the user the jobs run as. `docker exec` hands the
+      // process the container's environment (the bucket credentials) whatever the user.
+      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "exec", "--user", "postgres", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
       let stdout = "";
       let stderr = "";
       let partial = "";
