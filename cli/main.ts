@@ -193,6 +193,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     const e = await drillNow(executor(o.env), progress);
     out(`${drillSummary(e)}\n${e.evidence ? `evidence: ${e.evidence}` : `evidence NOT stored: ${e.evidenceError}`}\n`);
     if (!e.ok) throw new OperationError(`restore drill failed: ${e.error}`);
+    if (e.evidenceError) throw new OperationError(`the drill passed but its evidence is not in the bucket (monitoring will not see it): ${e.evidenceError}`);
   });
   withEnv(drill.command("list").description("the evidence of the last drills, from the bucket"))
     .option("--last <n>", "how many", "10")
