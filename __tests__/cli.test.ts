@@ -109,3 +109,30 @@ describe("DockerExecutor", () => {
     expect(withInput.stdout).toBe("--host|unix:///var/run/docker.sock|exec|--user|postgres|-i|pgharbor-dev-backup|x|stdin=AGE-SECRET-KEY-1TEST");
   });
 });
+
+describe("progress on long operations", () => {
+  test("a line every 30 s while a backup runs, none after it ends", async () => {
+    jest.useFakeTimers();
+    try {
+      let finish: (r: { code: number; stdout: string; stderr: string }) => void = () => undefined;
+      const ex = {
+        exec: (_role: string, argv: string[]) =>
+          argv[0].endsWith("backup-job.sh")
+            ? new Promise<{ code: number; stdout: string; stderr: string }>((r) => (finish = r))
+            : Promise.resolve({ code: 0, stdout: JSON.stringify([{ backup: [{ label: "20261122-010000F", type: "full", timestamp: { start: 1, stop: 61 }, archive: { start: "x", stop: "y" }, info: { size: 1 } }] }]), stderr: "" }),
+      };
+      let err = "";
+      let out = "";
+      const done = main(["backup", "now", "--env", "dev"], () => ex, (t) => (out += t), (t) => (err += t));
+      await jest.advanceTimersByTimeAsync(65_000);
+      expect(err).toBe("taking a full backup of dev…\n  … still backing up (30 s)\n  … still backing up (60 s)\n");
+      finish({ code: 0, stdout: "", stderr: "" });
+      expect(await done).toBe(0);
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(err.match(/still/g)).toHaveLength(2);
+      expect(out).toBe("done: 20261122-010000F (full) in 60 s\n");
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

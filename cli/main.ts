@@ -103,6 +103,16 @@ function drillSummary(e: DrillEvidence): string {
 
 export function buildCli(executor: (env: string) => Executor = executorFor, io: CliIo): Command {
   const { out, err } = io;
+  /** A line every 30 s while a long operation runs, so a silent multi-hour backup still shows life. */
+  const long = async <T>(what: string, p: Promise<T>): Promise<T> => {
+    const start = Date.now();
+    const timer = setInterval(() => err(`  … still ${what} (${Math.round((Date.now() - start) / 1000)} s)\n`), 30_000);
+    try {
+      return await p;
+    } finally {
+      clearInterval(timer);
+    }
+  };
   const progress = (line: string) => err(`  ${line.replace(/^\S+ pgharbor(-ops)?: /, "")}\n`);
   const program = new Command("pgharbor").description("Operate a deployed pgharbor environment").exitOverride();
   program.configureOutput({ writeOut: out, writeErr: err });
@@ -150,11 +160,11 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
       const ex = executor(o.env);
       err(`taking a ${o.type} backup of ${o.env}…\n`);
       if (o.type === "logical") {
-        const r = await logicalBackupNow(ex, progress);
+        const r = await long("dumping", logicalBackupNow(ex, progress));
         out(`done: logical set ${r.set} (${r.databases.join(", ")}; ${mib(r.bytes)} encrypted) in ${r.seconds} s\n`);
         return;
       }
-      const b = await backupNow(ex, o.type, progress);
+      const b = await long("backing up", backupNow(ex, o.type, progress));
       out(`done: ${b.label} (${b.type}) in ${b.finishedAt - b.startedAt} s\n`);
     });
 
@@ -178,19 +188,19 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
         }
         const intoDatabase = o.intoDatabase ?? `${o.logical}_restored`;
         err(`restoring database ${o.logical} from logical set ${o.set} into new database ${intoDatabase}…\n`);
-        const r = await restoreLogical(ex, { set: o.set, database: o.logical, intoDatabase, identity, progress });
+        const r = await long("restoring", restoreLogical(ex, { set: o.set, database: o.logical, intoDatabase, identity, progress }));
         out(`restored ${r.database} from ${r.set} into database ${r.into} (${mib(r.bytes)} encrypted) in ${r.seconds} s\n`);
         return;
       }
       err(`restoring to ${o.to} into ${o.into}…\n`);
-      const r = await restore(ex, o.to, o.into, progress);
+      const r = await long("restoring", restore(ex, o.to, o.into, progress));
       out(`restored into ${r.into} (window ${iso(r.window.oldest)} .. ${iso(r.window.newest)})\n`);
     });
 
   const drill = program.command("drill").description("restore drills: restore to a random point in the window, verify, record evidence");
   withEnv(drill.command("now").description("run a drill now (as the schedule does)")).action(async (o) => {
     err(`running a restore drill on ${o.env}…\n`);
-    const e = await drillNow(executor(o.env), progress);
+    const e = await long("drilling", drillNow(executor(o.env), progress));
     out(`${drillSummary(e)}\n${e.evidence ? `evidence: ${e.evidence}` : `evidence NOT stored: ${e.evidenceError}`}\n`);
     if (!e.ok) throw new OperationError(`restore drill failed: ${e.error}`);
     if (e.evidenceError) throw new OperationError(`the drill passed but its evidence is not in the bucket (monitoring will not see it): ${e.evidenceError}`);
@@ -222,7 +232,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
       if (o.dryRun) return;
       if (!plan.physical.length && !plan.logical.length) return;
       if (!o.yes && !(await io.ask(`delete these backups from ${o.env}'s bucket?`))) throw new OperationError("cleanup cancelled; nothing deleted");
-      await cleanup(ex, progress);
+      await long("cleaning up", cleanup(ex, progress));
       out("cleanup done\n");
     });
   return program;

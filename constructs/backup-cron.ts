@@ -73,6 +73,12 @@ export interface BackupCronProps {
    * @default - weekly, Saturdays 04:00 UTC
    */
   readonly drill?: RestoreDrillProps | false;
+  /**
+   * On start, when the archive holds no backup yet, take a full one right away (in the background),
+   * so a new environment is restorable (and can be drilled) minutes after deploy.
+   * @default true
+   */
+  readonly initialFullBackup?: boolean;
 }
 
 export interface LogicalBackupProps {
@@ -218,7 +224,7 @@ export class BackupCron extends Construct {
       upload: [
         { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 })) },
         { file: P.crontab, content: literal(crontab), permissions: "0644" },
-        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint()), executable: true },
+        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint({ initialFullBackup: props.initialFullBackup ?? true })), executable: true },
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
         { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
         { file: P.opsTool, content: literal(OPS_TOOL_SOURCE), executable: true },

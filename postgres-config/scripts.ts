@@ -194,7 +194,15 @@ exit "$rc"
  * root can read (jobs run as root and drop to postgres). The stanza is created (idempotently) before
  * cron starts, retrying while the primary boots.
  */
-export function renderBackupEntrypoint(): string {
+export function renderBackupEntrypoint(o: { initialFullBackup: boolean } = { initialFullBackup: true }): string {
+  // A new environment is restorable minutes after deploy, not after the first scheduled full backup.
+  const initial = o.initialFullBackup
+    ? `if ! as_postgres ${BACKREST} --log-level-console=warn --output=json info 2>/dev/null | grep -q '"label"'; then
+  log "the archive holds no backup yet: taking the first full backup now (in the background)"
+  ( "${P.scriptsDir}/backup-job.sh" full || log "the first full backup failed; the schedule retries" ) &
+fi
+`
+    : "";
   return `${HEADER}
 umask 077
 mkdir -p "${P.secretsDir}" "${P.statusDir}"
@@ -209,7 +217,7 @@ until "${P.scriptsDir}/backup-job.sh" stanza-create; do
   sleep 10
 done
 "${P.scriptsDir}/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
-"${P.scriptsDir}/heartbeat.sh" &
+${initial}"${P.scriptsDir}/heartbeat.sh" &
 exec cron -f -L 15
 `;
 }

@@ -29,7 +29,9 @@ describeRuntime("runtime: dev stack", (tools) => {
   ageKey("stranger.key");
   const env = variant(dev, {
     primary: { ...dev.primary, majorVersion: tools.major },
-    backup: { retentionFullBackups: 2, retentionDays: undefined, logical: { recipients: [recipient], retentionDays: 7 } },
+    // The scenarios start from an empty bucket (a replica's pg_basebackup bootstrap first);
+    // first-start.runtime.test.ts covers the default first full backup.
+    backup: { retentionFullBackups: 2, retentionDays: undefined, logical: { recipients: [recipient], retentionDays: 7 }, initialFullBackup: false },
   });
   let h: Harness;
   const timings: Record<string, number> = {};

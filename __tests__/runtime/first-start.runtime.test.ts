@@ -1,0 +1,65 @@
+/**
+ * A new environment's first minutes, with the backup container's defaults: the first full backup is
+ * taken at start (the bucket is empty), so the window exists and a restore drill passes right away;
+ * a restart does not take another.
+ */
+import { execFileSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { describeRuntime, Harness } from "./harness";
+import { dev } from "../helpers";
+import { main as cliMain } from "../../cli/main";
+import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
+
+jest.setTimeout(300_000);
+
+describeRuntime("runtime: first start of a new environment", (tools) => {
+  const keys = mkdtempSync(join(tmpdir(), "pgharbor-age-"));
+  execFileSync("age-keygen", ["-o", join(keys, "k")], { stdio: "ignore" });
+  const recipient = /public key: (age1\w+)/.exec(readFileSync(join(keys, "k"), "utf8"))![1];
+  const env = { ...dev, replicas: 0, primary: { ...dev.primary, majorVersion: tools.major }, backup: { retentionDays: 7, logical: { recipients: [recipient] } } };
+  let h: Harness;
+  const cli = async (...argv: string[]) => {
+    let out = "";
+    let err = "";
+    const code = await cliMain(argv, () => ({ exec: async (role, args, o) => h.exec(role, args, { timeoutMs: o?.timeoutMs, input: o?.input }) }), (t) => (out += t), (t) => (err += t), async () => false);
+    return { code, out, err };
+  };
+  const firstBackupLine = "the archive holds no backup yet: taking the first full backup now";
+
+  beforeAll(async () => {
+    h = new Harness(env, tools);
+    await h.startS3();
+    h.start("primary");
+    await h.waitReady("primary");
+  });
+  afterAll(async () => {
+    await h?.teardown();
+    rmSync(keys, { recursive: true, force: true });
+  });
+
+  test("the backup container takes the first full backup at start; the window exists", async () => {
+    h.start("backup");
+    await h.waitFor("the first full backup", () => /full succeeded/.test(h.log("backup")), 180_000, 250);
+    expect(h.log("backup")).toContain(firstBackupLine);
+    const w = await cli("window", "--env", "dev");
+    expect(w).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^recoverable from .* WAL continuous\n$/) }));
+    expect(JSON.parse(readFileSync(h.hostPath(h.name("backup"), `${P.statusDir}/full.json`), "utf8"))).toEqual(expect.objectContaining({ job: "full", ok: true }));
+  });
+
+  test("a drill passes minutes after deploy (window too narrow for a time target: latest)", async () => {
+    const r = await cli("drill", "now", "--env", "dev");
+    expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^drill \S+ passed: target latest from \d{8}-\d{6}F, .*; heartbeat ok, amcheck ok, dump ok\n/) }));
+  });
+
+  test("a restart takes no second first backup", async () => {
+    await h.stop("backup");
+    const before = h.log("backup").length;
+    h.start("backup");
+    await h.waitFor("backup container up again", () => /cron stand-in/.test(h.log("backup").slice(before)), 180_000, 250);
+    expect(h.log("backup").slice(before)).not.toContain(firstBackupLine);
+    const list = await cli("backups", "list", "--env", "dev");
+    expect(list.out.split("\n").filter((l) => /F +full/.test(l))).toHaveLength(1);
+  });
+});
