@@ -384,7 +384,8 @@ export class Harness {
   /** Starts a container's main process (entrypoint + command), as the image's user. */
   public start(role: string, argv?: string[]): ChildProcess {
     const name = this.name(role);
-    if (this.procs.get(name)?.exitCode === null) throw new Error(`${name} already runs`);
+    const prev = this.procs.get(name);
+    if (prev && prev.exitCode === null && prev.signalCode === null) throw new Error(`${name} already runs`);
     this.materialize(name);
     const spec = this.specs.get(name)!;
     const args = (argv ?? [...spec.entrypoint, ...spec.command]).map((a) => this.rewrite(name, a));
