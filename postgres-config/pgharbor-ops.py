@@ -13,6 +13,7 @@
 #   status                    the last outcome of every scheduled job
 import argparse
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import http.client
@@ -463,6 +464,13 @@ def dir_bytes(path):
 
 
 def drill(cfg, args):
+    # One drill at a time (cron and `drill now` may meet): they share the scratch directory. A refused
+    # drill writes no evidence, it is not a failed restore.
+    lock = open(os.path.join(cfg["scratchDir"], "drill.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Failure("another restore drill is running in this container; wait for it (drill list shows its evidence when it ends)")
     dc = cfg["drill"]
     started = time.time()
     ev = {"kind": "restore-drill", "environment": cfg["environment"], "startedAt": int(started), "ok": False, "checks": {}}

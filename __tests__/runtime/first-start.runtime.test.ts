@@ -53,6 +53,18 @@ describeRuntime("runtime: first start of a new environment", (tools) => {
     expect(r).toEqual(expect.objectContaining({ code: 0, out: expect.stringMatching(/^drill \S+ passed: target latest from \d{8}-\d{6}F, .*; heartbeat ok, amcheck ok, dump ok\n/) }));
   });
 
+  test("two drills at once: one runs, the other is refused without writing failed evidence", async () => {
+    const evidenceBefore = h.bucketKeys("pgharbor/dev/drills/").length;
+    const first = h.spawnIn("backup", [P.opsTool, "drill"]);
+    const firstDone = new Promise<number>((r) => first.on("exit", (code) => r(code ?? -1)));
+    const second = h.exec("backup", [P.opsTool, "drill"]);
+    const firstCode = await firstDone;
+    const codes = [firstCode, second.code].sort();
+    expect(codes).toEqual([0, 1]);
+    if (second.code === 1) expect(second.stderr).toMatch(/another restore drill is running in this container/);
+    expect(h.bucketKeys("pgharbor/dev/drills/").length).toBe(evidenceBefore + 1);
+  });
+
   test("a restart takes no second first backup", async () => {
     await h.stop("backup");
     const before = h.log("backup").length;
