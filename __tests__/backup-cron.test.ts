@@ -63,8 +63,10 @@ describe("BackupCron", () => {
     expect(file(c, "/etc/cron.d/pgharbor")).not.toMatch(/logical|drill/);
     expect(JSON.parse(file(c, "/etc/pgharbor/ops.json")).logical).toBeNull();
   });
-  test("first start: a full backup when the archive has none (default), or not", () => {
-    expect(file(b, "/usr/local/lib/pgharbor/backup-entrypoint.sh")).toMatch(/the archive holds no backup yet: taking the first full backup now/);
+  test("first start: a full backup and a first drill when the archive has none (default), or not", () => {
+    expect(file(b, "/usr/local/lib/pgharbor/backup-entrypoint.sh")).toMatch(/backup-job.sh" full && "\/usr\/local\/lib\/pgharbor\/backup-job.sh" drill \|\|/);
+    const noDrill = containers(synthEnv({ ...dev, backup: { ...dev.backup, drill: false } }))["pgharbor-dev-backup"];
+    expect(file(noDrill, "/usr/local/lib/pgharbor/backup-entrypoint.sh")).toMatch(/backup-job.sh" full \|\|/);
     const off = containers(synthEnv(variant(dev, { backup: { ...dev.backup, initialFullBackup: false } })))["pgharbor-dev-backup"];
     expect(file(off, "/usr/local/lib/pgharbor/backup-entrypoint.sh")).not.toMatch(/first full backup/);
   });

@@ -132,7 +132,7 @@ describe("shell scripts", () => {
     ["replica-entrypoint", scripts.renderReplicaEntrypoint()],
     ["replica-bootstrap", scripts.renderReplicaBootstrap({ slotName: "pgharbor_replica_1" })],
     ["backup-entrypoint", scripts.renderBackupEntrypoint()],
-    ["backup-entrypoint-no-initial", scripts.renderBackupEntrypoint({ initialFullBackup: false })],
+    ["backup-entrypoint-no-initial", scripts.renderBackupEntrypoint({ initialFullBackup: false, initialDrill: false })],
     ["backup-job", scripts.renderBackupJob()],
     ["pgbouncer-entrypoint", scripts.renderPgbouncerEntrypoint()],
     ["restore", scripts.renderRestoreScript()],

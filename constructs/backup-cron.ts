@@ -75,7 +75,8 @@ export interface BackupCronProps {
   readonly drill?: RestoreDrillProps | false;
   /**
    * On start, when the archive holds no backup yet, take a full one right away (in the background),
-   * so a new environment is restorable (and can be drilled) minutes after deploy.
+   * then a first restore drill (when drills are on): a new environment is restorable, with evidence,
+   * minutes after deploy.
    * @default true
    */
   readonly initialFullBackup?: boolean;
@@ -224,7 +225,7 @@ export class BackupCron extends Construct {
       upload: [
         { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 })) },
         { file: P.crontab, content: literal(crontab), permissions: "0644" },
-        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint({ initialFullBackup: props.initialFullBackup ?? true })), executable: true },
+        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint({ initialFullBackup: props.initialFullBackup ?? true, initialDrill: drillSchedule !== undefined })), executable: true },
         { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
         { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
         { file: P.opsTool, content: literal(OPS_TOOL_SOURCE), executable: true },

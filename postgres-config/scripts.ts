@@ -194,12 +194,14 @@ exit "$rc"
  * root can read (jobs run as root and drop to postgres). The stanza is created (idempotently) before
  * cron starts, retrying while the primary boots.
  */
-export function renderBackupEntrypoint(o: { initialFullBackup: boolean } = { initialFullBackup: true }): string {
-  // A new environment is restorable minutes after deploy, not after the first scheduled full backup.
+export function renderBackupEntrypoint(o: { initialFullBackup: boolean; initialDrill: boolean } = { initialFullBackup: true, initialDrill: true }): string {
+  // A new environment is restorable minutes after deploy, not after the first scheduled full backup,
+  // and its first drill evidence exists from then on (so "drill overdue" means something from day one).
+  const drill = o.initialDrill ? ` && "${P.scriptsDir}/backup-job.sh" drill` : "";
   const initial = o.initialFullBackup
     ? `if ! as_postgres ${BACKREST} --log-level-console=warn --output=json info 2>/dev/null | grep -q '"label"'; then
-  log "the archive holds no backup yet: taking the first full backup now (in the background)"
-  ( "${P.scriptsDir}/backup-job.sh" full || log "the first full backup failed; the schedule retries" ) &
+  log "the archive holds no backup yet: taking the first full backup now${o.initialDrill ? ", then a first restore drill" : ""} (in the background)"
+  ( "${P.scriptsDir}/backup-job.sh" full${drill} || log "the first full backup${o.initialDrill ? " or drill" : ""} failed; the schedule retries" ) &
 fi
 `
     : "";
