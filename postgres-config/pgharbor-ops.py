@@ -248,14 +248,16 @@ def window(cfg):
             m = WAL.search(name)
             if m and entry.get("type") == "file":
                 segments[m.group(2)] = max(segments.get(m.group(2), 0), entry.get("time", 0))
-    first = backups[0]["archive"]["start"]
-    timeline = first[:8]
-    names = sorted(n for n in segments if n.startswith(timeline) and n >= first)
-    missing = []
-    for a, b in zip(names, names[1:]):
-        missing += [segname(timeline, s) for s in range(segno(a) + 1, segno(b))]
     if not segments:
         raise Failure("the archive holds backups but no WAL: nothing can be restored")
+    # Continuity per timeline: from the oldest backup's first segment on its timeline, and over the
+    # whole range of every later timeline (a promotion starts one where the previous one was).
+    first = backups[0]["archive"]["start"]
+    missing = []
+    for timeline in sorted({n[:8] for n in segments if n[:8] >= first[:8]}):
+        names = sorted(n for n in segments if n[:8] == timeline and (timeline != first[:8] or n >= first))
+        for a, b in zip(names, names[1:]):
+            missing += [segname(timeline, s) for s in range(segno(a) + 1, segno(b))]
     newest = max(segments)
     return {
         "oldest": backups[0]["timestamp"]["stop"],
