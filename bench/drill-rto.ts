@@ -2,29 +2,27 @@
  * Restore-drill benchmark: how RTO grows with the database. For each pgbench scale given, a fresh dev
  * stack on the runtime harness (real PostgreSQL, pgBackRest, S3 stand-in over HTTPS): initialise
  * pgbench data, take a full backup, write under pgbench load for LOAD_SECONDS (WAL the drill must
- * replay), then run the backup container's drill job and print what its evidence says.
+ * replay), then run the backup container's drill job and print what its evidence says. The
+ * container's own first full backup is off here, so the benchmark's backup runs alone.
  *
- *   npm run bench:drill -- 10 50        # pgbench scales (1 ≈ 15 MiB)
+ *   npm run bench:drill -- 10 50        # pgbench scales (each 1 ≈ 15 MiB of pgbench data)
  *
  * Prints one line per scale and a table; numbers are from this machine only.
  */
-import { execFileSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { findTools, Harness } from "../__tests__/runtime/harness";
+import { ageIdentity, findTools, Harness } from "../__tests__/runtime/harness";
 import { dev } from "../stacks/environments";
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 30);
 
 async function one(scale: number, tools: { pgBin: string; major: number }, recipient: string) {
-  const env = { ...dev, replicas: 0, primary: { ...dev.primary, majorVersion: tools.major }, backup: { retentionDays: 7, logical: { recipients: [recipient] } } };
+  const env = { ...dev, replicas: 0, primary: { ...dev.primary, majorVersion: tools.major }, backup: { retentionDays: 7, logical: { recipients: [recipient] }, initialFullBackup: false } };
   const h = new Harness(env, tools);
   try {
-    await h.startS3();
-    h.start("primary");
-    await h.waitReady("primary");
+    await h.startArchiveAndPrimary();
     h.start("backup");
     await h.waitFor("backup container up", () => /cron stand-in/.test(h.log("backup")), 180_000, 200);
     const t0 = Date.now();
@@ -60,8 +58,7 @@ async function main() {
     process.exit(2);
   }
   const keys = mkdtempSync(join(tmpdir(), "pgharbor-bench-"));
-  execFileSync("age-keygen", ["-o", join(keys, "k")], { stdio: "ignore" });
-  const recipient = /public key: (age1\w+)/.exec(readFileSync(join(keys, "k"), "utf8"))![1];
+  const recipient = ageIdentity(keys, "k");
   rmSync(keys, { recursive: true, force: true });
   const rows = [];
   for (const s of scales) {

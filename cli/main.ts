@@ -128,6 +128,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     try {
       const w = await recoverabilityWindow(ex);
       out(`window        ${iso(w.oldest)} .. ${iso(w.newest)}, ${w.backups} backups, WAL ${w.continuous ? "continuous" : `GAP at ${w.missingSegments[0]}`}\n`);
+      out(`newest WAL    ${Math.max(0, Math.round(Date.now() / 1000 - w.newest))} s ago in the bucket (what losing every host would lose now)\n`);
     } catch (e) {
       if (!(e instanceof OperationError)) throw e;
       out(`window        unknown: ${e.message}\n`);

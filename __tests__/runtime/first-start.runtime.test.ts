@@ -3,11 +3,10 @@
  * taken at start (the bucket is empty) and a first restore drill follows, so the window and drill
  * evidence exist minutes after deploy; a restart does neither again.
  */
-import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { describeRuntime, Harness } from "./harness";
+import { ageIdentity, describeRuntime, Harness, harnessExecutor } from "./harness";
 import { dev } from "../helpers";
 import { main as cliMain } from "../../cli/main";
 import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
@@ -16,23 +15,20 @@ jest.setTimeout(300_000);
 
 describeRuntime("runtime: first start of a new environment", (tools) => {
   const keys = mkdtempSync(join(tmpdir(), "pgharbor-age-"));
-  execFileSync("age-keygen", ["-o", join(keys, "k")], { stdio: "ignore" });
-  const recipient = /public key: (age1\w+)/.exec(readFileSync(join(keys, "k"), "utf8"))![1];
+  const recipient = ageIdentity(keys, "k");
   const env = { ...dev, replicas: 0, primary: { ...dev.primary, majorVersion: tools.major }, backup: { retentionDays: 7, logical: { recipients: [recipient] } } };
   let h: Harness;
   const cli = async (...argv: string[]) => {
     let out = "";
     let err = "";
-    const code = await cliMain(argv, () => ({ exec: async (role, args, o) => h.exec(role, args, { timeoutMs: o?.timeoutMs, input: o?.input }) }), (t) => (out += t), (t) => (err += t), async () => false);
+    const code = await cliMain(argv, () => harnessExecutor(h), (t) => (out += t), (t) => (err += t), async () => false);
     return { code, out, err };
   };
   const firstBackupLine = "the archive holds no backup yet: taking the first full backup now";
 
   beforeAll(async () => {
     h = new Harness(env, tools);
-    await h.startS3();
-    h.start("primary");
-    await h.waitReady("primary");
+    await h.startArchiveAndPrimary();
   });
   afterAll(async () => {
     await h?.teardown();

@@ -18,6 +18,7 @@ import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { randomBytes } from "crypto";
 import { EnvironmentConfig } from "../../stacks/environments";
+import { ExecOptions, Executor } from "../../cli/operations";
 import { CONTAINER_PATHS } from "../../postgres-config/paths";
 import { unliteral } from "../../constructs/terraform-text";
 import { synthEnv, Json } from "../helpers";
@@ -526,6 +527,13 @@ export class Harness {
     return res.text();
   }
 
+  /** The S3 stand-in and the primary, up and accepting connections: where every runtime suite begins. */
+  public async startArchiveAndPrimary(): Promise<void> {
+    await this.startS3();
+    this.start("primary");
+    await this.waitReady("primary");
+  }
+
   /** Starts the S3 stand-in with the S3 container's own env and certificate files. */
   public async startS3(): Promise<void> {
     const name = this.name("s3");
@@ -594,4 +602,21 @@ export class Harness {
     spawnSync("pkill", ["-KILL", "-f", this.root]);
     if (process.env.PGHARBOR_KEEP !== "1") rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Writes a new age identity to dir/name (age-keygen) and returns its public key (the recipient). */
+export function ageIdentity(dir: string, name: string): string {
+  execFileSync("age-keygen", ["-o", join(dir, name)], { stdio: "ignore" });
+  return /public key: (age1\w+)/.exec(readFileSync(join(dir, name), "utf8"))![1];
+}
+
+/** The operations CLI's Executor on the harness: the same code path as `docker exec` on a host. */
+export function harnessExecutor(h: Harness): Executor {
+  return {
+    exec: async (role, argv, o?: ExecOptions) => {
+      const r = h.exec(role, argv, { timeoutMs: o?.timeoutMs, input: o?.input });
+      for (const line of r.stderr.split("\n").filter(Boolean)) o?.onStderr?.(line);
+      return r;
+    },
+  };
 }

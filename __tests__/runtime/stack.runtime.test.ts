@@ -3,30 +3,24 @@
  * S3 server over HTTPS, the backup container's jobs. One harness; the scenarios run in order and
  * build on each other (the bucket fills up as they go).
  */
-import { execFileSync } from "child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { describeRuntime, Harness } from "./harness";
+import { ageIdentity, describeRuntime, Harness, harnessExecutor } from "./harness";
 import { dev, variant } from "../helpers";
 import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
 import { alertRules, metricsOf } from "../../monitoring-config/alerts";
 import { EXPORTER_PORTS } from "../../constructs/monitoring";
 import { buildStack } from "../helpers";
 import { main as cliMain } from "../../cli/main";
-import { ExecOptions } from "../../cli/operations";
 
 jest.setTimeout(300_000);
 
 describeRuntime("runtime: dev stack", (tools) => {
   // Logical backups are encrypted to a key made for this run; its identity stays in the test's temp dir.
   const keys = mkdtempSync(join(tmpdir(), "pgharbor-age-"));
-  const ageKey = (name: string) => {
-    execFileSync("age-keygen", ["-o", join(keys, name)], { stdio: "ignore" });
-    return /public key: (age1\w+)/.exec(readFileSync(join(keys, name), "utf8"))![1];
-  };
-  const recipient = ageKey("restore.key");
-  ageKey("stranger.key");
+  const recipient = ageIdentity(keys, "restore.key");
+  ageIdentity(keys, "stranger.key");
   const env = variant(dev, {
     primary: { ...dev.primary, majorVersion: tools.major },
     // The scenarios start from an empty bucket (a replica's pg_basebackup bootstrap first);
@@ -65,9 +59,7 @@ describeRuntime("runtime: dev stack", (tools) => {
 
   beforeAll(async () => {
     h = new Harness(env, tools);
-    await h.startS3();
-    h.start("primary");
-    await h.waitReady("primary");
+    await h.startArchiveAndPrimary();
   });
 
   afterAll(async () => {
@@ -449,12 +441,7 @@ describeRuntime("runtime: dev stack", (tools) => {
     const run = async (...argv: string[]) => {
       let out = "";
       let err = "";
-      const exec = async (role: string, args: string[], o?: ExecOptions) => {
-        const r = h.exec(role, args, { timeoutMs: o?.timeoutMs, input: o?.input });
-        for (const line of r.stderr.split("\n").filter(Boolean)) o?.onStderr?.(line);
-        return r;
-      };
-      const code = await cliMain(argv, () => ({ exec }), (t) => (out += t), (t) => (err += t), async () => false);
+      const code = await cliMain(argv, () => harnessExecutor(h), (t) => (out += t), (t) => (err += t), async () => false);
       return { code, out, err };
     };
 
@@ -614,6 +601,7 @@ describeRuntime("runtime: dev stack", (tools) => {
       expect(status.out).toMatch(/^logical +ok /m);
       expect(status.out).toMatch(/^drill +FAILED /m);
       expect(status.out).toMatch(/^window +\S+Z \.\. \S+Z, \d+ backups, WAL continuous$/m);
+      expect(status.out).toMatch(/^newest WAL +\d+ s ago in the bucket/m);
       expect(status.out).toMatch(/^last drill +drill \S+ FAILED: the archive has a WAL gap/m);
       expect(status.out).toMatch(new RegExp(`^last logical +${logicalSet} `, "m"));
     });
