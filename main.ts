@@ -3,10 +3,12 @@
  * `npm run synth` writes them to cdktf.out; `cdktf deploy <env>` applies one.
  */
 import { buildApp } from "./stacks/app";
-import { reportFailure } from "./stacks/report";
+import { reportFailure, reportWarnings } from "./stacks/report";
 
 try {
-  buildApp().synth();
+  const app = buildApp();
+  app.synth();
+  reportWarnings(app.outdir);
 } catch (e) {
   process.exitCode = reportFailure(e);
 }

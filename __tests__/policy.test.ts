@@ -1,4 +1,9 @@
 import { Testing } from "cdktf";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { buildApp } from "../stacks/app";
+import { reportWarnings } from "../stacks/report";
 import { evaluate, RULES } from "../constructs/policy/pack";
 import { PolicyRule, StackJson } from "../constructs/policy/types";
 import { PostgresStack } from "../stacks/postgres-stack";
@@ -32,6 +37,8 @@ const breakers: Record<string, Mutator> = {
   "PGH-ARC-8": (j) => eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace("repo1-storage-verify-tls=y", "repo1-storage-verify-tls=n"))),
   "PGH-ARC-6": (j) => each(j, "aws_kms_key", (r) => (r.enable_key_rotation = false)),
   "PGH-ARC-7": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => (d.statement = d.statement.filter((s: any) => s.sid !== "DenyWrongKmsKey"))), // eslint-disable-line @typescript-eslint/no-explicit-any
+  "PGH-BAK-1": (j) => eachFile(j, "pgharbor", (u) => (u.content = u.content.replace(/^.*backup-job\.sh drill.*$/m, ""))),
+  "PGH-BAK-2": (j) => eachFile(j, "ops.json", (u) => (u.content = JSON.stringify({ ...JSON.parse(u.content), logical: { recipients: [] } }))),
   "PGH-IAM-1": (j) => Object.values(j.data!.aws_iam_policy_document).forEach((d: any) => d.statement.forEach((s: any) => s.sid === "Objects" && s.actions.push("s3:DeleteObject"))), // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 
@@ -71,6 +78,25 @@ describe("policy pack", () => {
     const j = clone(devJson);
     eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace("repo1-cipher-type=aes-256-cbc", "repo1-cipher-type=none")));
     expect(statuses(rule, j)).toContain("non-compliant");
+  });
+
+  test("warnings, not errors: a stack without drills or logical backups synthesises, with an annotation each", () => {
+    const env = { ...dev, backup: { retentionDays: 7, drill: false as const } };
+    const app = Testing.app({ stubVersion: true });
+    const stack = new PostgresStack(app, env);
+    expect(() => Testing.synth(stack, true)).not.toThrow();
+    const results = evaluate(synthEnv(env), RULES.filter((r) => r.id.startsWith("PGH-BAK-")));
+    const outdir = mkdtempSync(join(tmpdir(), "pgharbor-warn-"));
+    buildApp({ environments: [env], outdir }).synth();
+    let printed = "";
+    expect(reportWarnings(outdir, (t) => (printed += t))).toBe(2);
+    rmSync(outdir, { recursive: true, force: true });
+    expect(printed).toMatch(/^pgharbor: warning \[dev\] PGH-BAK-1 Restore drills scheduled: docker_container\.backup_container_\w+ its crontab schedules no restore drill/m);
+    expect(printed).toMatch(/^pgharbor: warning \[dev\] PGH-BAK-2 Logical backups scheduled and encrypted: /m);
+    expect(results.map((r) => [r.rule.id, r.findings[0].detail])).toEqual([
+      ["PGH-BAK-1", "its crontab schedules no restore drill (BackupCron drill: false)"],
+      ["PGH-BAK-2", "its crontab schedules no logical backup (BackupCron logical unset)"],
+    ]);
   });
 
   test("an error-level finding fails synth (aspect wired into every stack)", () => {

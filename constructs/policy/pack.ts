@@ -18,6 +18,8 @@ import { kmsRotation } from "./rules/kms-rotation";
 import { bucketEncryptedPuts } from "./rules/bucket-encrypted-puts";
 import { leastPrivilegePrincipals } from "./rules/least-privilege-principals";
 import { repositoryTlsVerified } from "./rules/repository-tls-verified";
+import { restoreDrillsScheduled } from "./rules/restore-drills-scheduled";
+import { logicalBackupsEncrypted } from "./rules/logical-backups-encrypted";
 
 export const RULES: readonly PolicyRule[] = [
   bucketEncrypted,
@@ -37,6 +39,8 @@ export const RULES: readonly PolicyRule[] = [
   bucketEncryptedPuts,
   leastPrivilegePrincipals,
   repositoryTlsVerified,
+  restoreDrillsScheduled,
+  logicalBackupsEncrypted,
 ];
 
 export interface RuleResult {
