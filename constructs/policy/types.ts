@@ -73,3 +73,13 @@ export function bucketPolicyStatements<T>(stack: StackJson, bucketName: string):
   const docName = typeof policy?.[1].policy === "string" ? /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(policy[1].policy)?.[1] : undefined;
   return ((stack.data?.aws_iam_policy_document?.[docName ?? ""]?.statement as T[]) ?? []);
 }
+
+/** The backup containers' crontabs (/etc/cron.d/pgharbor); empty when the stack has none. */
+export function backupCrontabs(stack: StackJson): UploadedFile[] {
+  return filesNamed(stack, "pgharbor").filter((f) => f.path === "/etc/cron.d/pgharbor");
+}
+
+/** True when a crontab schedules `backup-job.sh <job>` on an uncommented line. */
+export function schedulesJob(crontab: string, job: string): boolean {
+  return new RegExp(`^[^#].*backup-job\\.sh ${job}\\b`, "m").test(crontab);
+}

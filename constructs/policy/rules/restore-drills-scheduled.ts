@@ -1,4 +1,4 @@
-import { bad, filesNamed, na, ok, PolicyRule } from "../types";
+import { backupCrontabs, bad, na, ok, PolicyRule, schedulesJob } from "../types";
 
 /** PGH-BAK-1: the backup container schedules restore drills, so restorability is proven, not assumed. */
 export const restoreDrillsScheduled: PolicyRule = {
@@ -7,8 +7,8 @@ export const restoreDrillsScheduled: PolicyRule = {
   title: "Restore drills scheduled",
   explanation: "A backup nobody has restored is a hope. Drills restore to a random point, verify the copy and leave evidence that monitoring alerts on; without them a broken archive is found during the outage.",
   evaluate(stack) {
-    const tabs = filesNamed(stack, "pgharbor").filter((f) => f.path === "/etc/cron.d/pgharbor");
+    const tabs = backupCrontabs(stack);
     if (!tabs.length) return na("no backup container");
-    return tabs.map((t) => (/^[^#].*backup-job\.sh drill\b/m.test(t.content) ? ok(t.container) : bad(t.container, "its crontab schedules no restore drill (BackupCron drill: false)")));
+    return tabs.map((t) => (schedulesJob(t.content, "drill") ? ok(t.container) : bad(t.container, "its crontab schedules no restore drill (BackupCron drill: false)")));
   },
 };
