@@ -26,7 +26,11 @@ export interface Executor {
 
 export class OperationError extends Error {}
 
-const backrest = (...args: string[]) => ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, "--log-level-console=warn", ...args];
+/** pgbackrest argv for the stanza; console output at `level` (warn: only what went wrong). */
+const backrest = (args: string[], level: "warn" | "info" = "warn") => ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, `--log-level-console=${level}`, ...args];
+
+/** The last line of a program's stdout: pgharbor-ops and the jobs print their JSON result there. */
+const lastLine = (stdout: string) => stdout.trim().split("\n").pop() ?? "";
 
 async function run(ex: Executor, role: string, argv: string[], timeoutMs = 600_000, progress?: (line: string) => void): Promise<string> {
   const r = await ex.exec(role, argv, { timeoutMs, onStderr: progress });
@@ -46,7 +50,7 @@ export interface BackupInfo {
 
 /** pgbackrest info for the stanza ({} when the repository has none yet). */
 async function stanzaInfo(ex: Executor): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  return JSON.parse(await run(ex, "backup", backrest("--output=json", "info")))[0] ?? {};
+  return JSON.parse(await run(ex, "backup", backrest(["--output=json", "info"])))[0] ?? {};
 }
 
 export async function listBackups(ex: Executor): Promise<BackupInfo[]> {
@@ -78,10 +82,10 @@ export interface RecoverabilityWindow {
  * Runs pgharbor-ops in the backup container and returns the JSON it prints. Its progress lines
  * (stderr) go to `progress`; on failure its last error line becomes the OperationError.
  */
-export async function ops<T>(ex: Executor, args: string[], o: { input?: string; progress?: (line: string) => void; timeoutMs?: number; acceptFailure?: boolean } = {}): Promise<T> {
+export async function ops<T>(ex: Executor, args: string[], o: { input?: string; progress?: (line: string) => void; timeoutMs?: number } = {}): Promise<T> {
   const r = await ex.exec("backup", [P.opsTool, ...args], { timeoutMs: o.timeoutMs ?? 600_000, input: o.input, onStderr: o.progress });
-  const last = r.stdout.trim().split("\n").pop() ?? "";
-  if (r.code === 0 || (o.acceptFailure && last.startsWith("{"))) return JSON.parse(last) as T;
+  const last = lastLine(r.stdout);
+  if (r.code === 0) return JSON.parse(last) as T;
   const why = (r.stderr || r.stdout).trim().split("\n").pop()?.replace(/^\S+ pgharbor-ops: /, "") ?? "";
   throw new OperationError(`pgharbor-ops ${args[0]} failed in the backup container (exit ${r.code}): ${why}`);
 }
@@ -143,7 +147,7 @@ export interface LogicalSet {
 /** A logical backup now, through the scheduled job (so its status file records it as cron would). */
 export async function logicalBackupNow(ex: Executor, progress?: (line: string) => void): Promise<LogicalResult> {
   const out = await run(ex, "backup", [`${P.scriptsDir}/backup-job.sh`, "logical"], 6 * 3600_000, progress);
-  return JSON.parse(out.trim().split("\n").pop()!) as LogicalResult;
+  return JSON.parse(lastLine(out)) as LogicalResult;
 }
 
 export function listLogical(ex: Executor): Promise<LogicalSet[]> {
@@ -184,7 +188,7 @@ export interface DrillEvidence {
 /** A restore drill now, through the scheduled job; resolves with its evidence, passed or failed. */
 export async function drillNow(ex: Executor, progress?: (line: string) => void): Promise<DrillEvidence> {
   const r = await ex.exec("backup", [`${P.scriptsDir}/backup-job.sh`, "drill"], { timeoutMs: 12 * 3600_000, onStderr: progress });
-  const last = r.stdout.trim().split("\n").pop() ?? "";
+  const last = lastLine(r.stdout);
   if (!last.startsWith("{")) throw new OperationError(`the drill did not run (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
   return JSON.parse(last) as DrillEvidence;
 }
@@ -216,7 +220,7 @@ export interface CleanupPlan {
 
 /** What `cleanup` would delete, without deleting anything. */
 export async function cleanupPlan(ex: Executor): Promise<CleanupPlan> {
-  const dry = await run(ex, "backup", ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, "--log-level-console=info", "--dry-run", "expire"]);
+  const dry = await run(ex, "backup", backrest(["--dry-run", "expire"], "info"));
   const physical = dry.split("\n").filter((l) => /expire|remove/i.test(l) && !/ command (begin|end)/.test(l)).map((l) => l.replace(/^.*?(INFO|P00 +INFO): /, "").trim());
   const l = await ops<{ wouldDelete: string[]; kept: string[] }>(ex, ["logical-cleanup", "--dry-run"]);
   return { physical, logical: l.wouldDelete ?? [], logicalKept: l.kept ?? [] };
@@ -228,5 +232,5 @@ export async function cleanup(ex: Executor, progress?: (line: string) => void): 
 }
 
 export async function verify(ex: Executor): Promise<string> {
-  return run(ex, "backup", backrest("verify"));
+  return run(ex, "backup", backrest(["verify"]));
 }

@@ -16,13 +16,14 @@ function recipientRules(logical: LogicalBackupProps | undefined): Rule[] {
   const list = logical.recipients ?? [];
   return [
     { when: !Array.isArray(list) || list.length === 0, field: "logical.recipients", value: list, problem: "is empty: nobody could decrypt the dumps", fix: "add the age public key (age1…) of each person or vault that may restore; make one with `age-keygen`" },
-    ...list.map((r, i) => ({
-      when: !AGE_RECIPIENT.test(r),
-      field: `logical.recipients[${i}]`,
-      value: /^AGE-SECRET-KEY-/i.test(r) ? "AGE-SECRET-KEY-…" : r,
-      problem: /^AGE-SECRET-KEY-/i.test(r) ? "is a PRIVATE age key: it must never be in the stack" : "is not an age public key (age1 followed by 58 lowercase bech32 characters)",
-      fix: /^AGE-SECRET-KEY-/i.test(r) ? "remove it, rotate it, and paste the public key `age-keygen -y` prints for it" : "paste the \"public key: age1…\" line `age-keygen` prints",
-    })),
+    ...list.map((r, i): Rule => {
+      const field = `logical.recipients[${i}]`;
+      if (/^AGE-SECRET-KEY-/i.test(r)) {
+        // Never echo a private key, not even in an error.
+        return { when: true, field, value: "AGE-SECRET-KEY-…", problem: "is a PRIVATE age key: it must never be in the stack", fix: "remove it, rotate it, and paste the public key `age-keygen -y` prints for it" };
+      }
+      return { when: !AGE_RECIPIENT.test(r), field, value: r, problem: "is not an age public key (age1 followed by 58 lowercase bech32 characters)", fix: 'paste the "public key: age1…" line `age-keygen` prints' };
+    }),
   ];
 }
 

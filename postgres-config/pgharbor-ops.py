@@ -235,8 +235,9 @@ def segname(timeline, n):
     return "%s%08X%08X" % (timeline, n // 256, n % 256)
 
 
-def window(cfg):
-    info = pgbackrest(cfg, "info")[0]
+def window(cfg, info=None):
+    """The recoverability window; `info` is pgbackrest info's stanza entry when the caller has it."""
+    info = info if info is not None else pgbackrest(cfg, "info")[0]
     backups = info.get("backup", [])
     if not backups:
         message = info.get("status", {}).get("message")
@@ -482,12 +483,12 @@ def drill(cfg, args):
     try:
         for stale in (scratch, sock_dir):  # a drill killed half-way leaves its scratch behind
             shutil.rmtree(stale, ignore_errors=True)
-        w = window(cfg)
+        info = pgbackrest(cfg, "info")[0]
+        w = window(cfg, info)
         ev["window"] = {"oldest": w["oldest"], "newest": w["newest"], "newestSegment": w["newestSegment"], "continuous": w["continuous"]}
         if not w["continuous"]:
             ev["window"]["missingSegments"] = w["missingSegments"][:20]
             raise Failure("the archive has a WAL gap (missing %s): point-in-time recovery past %s is impossible" % (", ".join(w["missingSegments"][:3]), w["missingSegments"][0]))
-        info = pgbackrest(cfg, "info")[0]
         need = max(b["info"]["size"] for b in info["backup"])
         free = shutil.disk_usage(cfg["scratchDir"]).free
         if free < need * 1.1:
