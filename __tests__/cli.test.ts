@@ -51,6 +51,36 @@ describe("CLI errors", () => {
   });
 });
 
+describe("status", () => {
+  // GIVEN pgharbor-ops status reporting one readable, one unreadable and one unparsable status file
+  const statusDoc = {
+    full: { job: "full", ok: true, exitCode: 0, startedAt: 1795309200, finishedAt: 1795309260, durationSeconds: 60 },
+    diff: { job: "diff", unreadable: "Permission denied: /var/lib/pgharbor/status/diff.json" },
+    "drill-last": { job: "drill-last", unreadable: "not JSON: Expecting value: line 1 column 1 (char 0)" },
+  };
+  const ex = () => ({
+    exec: async (_role: string, argv: string[]) => {
+      if (argv.includes("status")) return { code: 0, stdout: `${JSON.stringify(statusDoc)}\n`, stderr: "" };
+      if (argv.includes("window")) return { code: 1, stdout: "", stderr: "2026-11-22T01:00:00Z pgharbor-ops: the archive holds no backup yet: nothing can be restored\n" };
+      return { code: 0, stdout: "", stderr: "" };
+    },
+  });
+  test("an unreadable status file shows as UNREADABLE with its reason, not as never run", async () => {
+    // WHEN
+    let out = "";
+    const code = await main(["status", "--env", "dev"], ex, (t) => (out += t), () => undefined);
+    // THEN
+    expect(code).toBe(0);
+    const lines = out.split("\n");
+    expect(lines).toContain("full          ok     2026-11-22T01:01:00Z (60 s)");
+    expect(lines).toContain("diff          UNREADABLE (Permission denied: /var/lib/pgharbor/status/diff.json)");
+    expect(lines).toContain("expire        never run");
+    expect(lines).toContain("last drill    UNREADABLE (not JSON: Expecting value: line 1 column 1 (char 0))");
+    expect(lines).toContain("last logical  none yet");
+    expect(out).not.toMatch(/diff +never run/);
+  });
+});
+
 describe("cleanup asks before deleting", () => {
   const calls: string[][] = [];
   const ex = () => ({

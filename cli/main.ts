@@ -16,6 +16,7 @@ import {
   ExecOptions,
   ExecResult,
   Executor,
+  isUnreadable,
   jobStatus,
   listBackups,
   listDrills,
@@ -123,7 +124,8 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     const jobs = await jobStatus(ex);
     for (const name of ["full", "diff", "expire", "logical", "drill", "check", "stanza-create"]) {
       const j = jobs[name];
-      out(j ? `${name.padEnd(13)} ${j.ok ? "ok    " : "FAILED"} ${iso(j.finishedAt)} (${j.durationSeconds} s)\n` : `${name.padEnd(13)} never run\n`);
+      if (isUnreadable(j)) out(`${name.padEnd(13)} UNREADABLE (${j.unreadable})\n`);
+      else out(j ? `${name.padEnd(13)} ${j.ok ? "ok    " : "FAILED"} ${iso(j.finishedAt)} (${j.durationSeconds} s)\n` : `${name.padEnd(13)} never run\n`);
     }
     try {
       const w = await recoverabilityWindow(ex);
@@ -133,10 +135,18 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
       if (!(e instanceof OperationError)) throw e;
       out(`window        unknown: ${e.message}\n`);
     }
-    const drill = jobs["drill-last"] as unknown as DrillEvidence | undefined;
-    out(drill ? `last drill    ${drillSummary(drill)}\n` : "last drill    none yet\n");
-    const logical = jobs["logical-last"] as unknown as { set: string; bytes: number } | undefined;
-    out(logical ? `last logical  ${logical.set} (${mib(logical.bytes)})\n` : "last logical  none yet\n");
+    const drillLast = jobs["drill-last"];
+    const logicalLast = jobs["logical-last"];
+    if (isUnreadable(drillLast)) out(`last drill    UNREADABLE (${drillLast.unreadable})\n`);
+    else {
+      const drill = drillLast as unknown as DrillEvidence | undefined;
+      out(drill ? `last drill    ${drillSummary(drill)}\n` : "last drill    none yet\n");
+    }
+    if (isUnreadable(logicalLast)) out(`last logical  UNREADABLE (${logicalLast.unreadable})\n`);
+    else {
+      const logical = logicalLast as unknown as { set: string; bytes: number } | undefined;
+      out(logical ? `last logical  ${logical.set} (${mib(logical.bytes)})\n` : "last logical  none yet\n");
+    }
   });
 
   withEnv(program.command("window").description("oldest and newest restorable time, WAL continuity")).action(async (o) => {

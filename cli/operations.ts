@@ -206,8 +206,22 @@ export interface JobStatus {
   durationSeconds: number;
 }
 
-/** The backup container's status files: the last outcome of every job, the last drill, the last logical set. */
-export function jobStatus(ex: Executor): Promise<Record<string, JobStatus & Record<string, unknown>>> {
+/** A status file pgharbor-ops could not read or parse: the job ran, but its outcome is unknown. */
+export interface UnreadableStatus {
+  job: string;
+  /** Why, in one line ("Permission denied: /var/lib/pgharbor/status/full.json", "not JSON: …"). */
+  unreadable: string;
+}
+
+export type StatusEntry = (JobStatus & Record<string, unknown>) | UnreadableStatus;
+
+export const isUnreadable = (s: StatusEntry | undefined): s is UnreadableStatus => typeof (s as UnreadableStatus | undefined)?.unreadable === "string";
+
+/**
+ * The backup container's status files: the last outcome of every job, the last drill, the last
+ * logical set. A file that exists but cannot be read comes back as an UnreadableStatus, never as absent.
+ */
+export function jobStatus(ex: Executor): Promise<Record<string, StatusEntry>> {
   return ops(ex, ["status"]);
 }
 
