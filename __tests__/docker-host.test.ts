@@ -1,5 +1,6 @@
 import { Testing, TerraformStack } from "cdktf";
 import { DockerHost } from "../constructs/docker-host";
+import { contextHash, imageContextDir } from "../constructs/image-context";
 import { dev, prod, synthEnv } from "./helpers";
 
 describe("DockerHost", () => {
@@ -20,7 +21,11 @@ describe("DockerHost", () => {
   test("images are built per host from a content-addressed build context", () => {
     const json = synthEnv(dev);
     const img = Object.values(json.resource!.docker_image).find((i) => String(i.name).startsWith("pgharbor/postgres:17-"))!;
-    expect(img.build).toEqual(expect.objectContaining({ dockerfile: "Dockerfile", context: expect.stringMatching(/assets\//) }));
+    const build = img.build as { context: string; dockerfile: string };
+    expect(build.context).toMatch(/^assets\/local_PostgresImage17_context_[0-9A-F]+\/[0-9A-F]+$/);
+    // The provider reads the Dockerfile path relative to Terraform's working directory (the stack's folder).
+    expect(build.dockerfile).toBe(`${build.context}/Dockerfile`);
+    expect(img.name).toBe(`pgharbor/postgres:17-${contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" })}`);
     expect(img.keep_locally).toBe(true);
   });
   test("an image is built once per host however many containers use it", () => {

@@ -4,9 +4,11 @@ describe("LocalS3Server", () => {
   const json = synthEnv(dev);
   const s3 = containers(json)["pgharbor-dev-s3"];
 
-  test("SeaweedFS, pinned, not MinIO", () => {
-    const img = Object.values(json.resource!.docker_image).map((i) => i.name);
-    expect(img).toContain("chrislusf/seaweedfs:3.80");
+  test("SeaweedFS, pinned, not MinIO: pgharbor's image on top of it, its start script a real file", () => {
+    const img = Object.values(json.resource!.docker_image).find((i) => String(i.name).startsWith("pgharbor/seaweedfs:"))!;
+    expect((img.build as { build_args?: Record<string, string> }).build_args).toEqual({ SEAWEEDFS_IMAGE: "chrislusf/seaweedfs:3.80" });
+    expect(s3.entrypoint).toBeUndefined();
+    expect(s3.upload!.map((u) => u.file).sort()).toEqual(["/etc/pgharbor/tls/s3.crt", "/etc/pgharbor/tls/s3.key"]);
     expect(JSON.stringify(json)).not.toMatch(/minio/i);
   });
   test("HTTPS with a certificate from the private CA; credentials from references", () => {

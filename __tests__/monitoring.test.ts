@@ -1,14 +1,8 @@
-import { spawnSync } from "child_process";
-import { mkdtempSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { readFileSync } from "fs";
 import { join } from "path";
-import { alertRules, metricsOf, renderAlertRules, renderAlertTests } from "../monitoring-config/alerts";
+import { alertRules, metricsOf } from "../monitoring-config/alerts";
 import { queryMetricNames } from "../monitoring-config/queries";
-import { renderProbe } from "../monitoring-config/probe";
 import { buildStack, containers, dev, file, prod, synthEnv } from "./helpers";
-import { ENVIRONMENTS } from "../stacks/environments";
-
-const hasPromtool = spawnSync("sh", ["-c", "command -v promtool"]).status === 0;
 
 describe("Monitoring (dev)", () => {
   const json = synthEnv(dev);
@@ -26,7 +20,9 @@ describe("Monitoring (dev)", () => {
   test("exporters log in as the monitoring role over verified TLS", () => {
     const e = c["pgharbor-dev-exporter-primary"];
     expect(e.env).toEqual(expect.arrayContaining(["DATA_SOURCE_URI=pgharbor-dev-primary:5432/app?sslmode=verify-full&sslrootcert=/etc/postgresql/tls/ca.crt", "DATA_SOURCE_USER=pgharbor_monitor", expect.stringMatching(/^DATA_SOURCE_PASS=\$\{random_password\.primary_monitor-password_/)]));
-    expect(c["pgharbor-dev-exporter-pgbouncer"].env).toEqual(expect.arrayContaining(["PGSSLMODE=verify-full", expect.stringMatching(/^PGPASSWORD=\$\{random_password\.primary_monitor-password_/)]));
+    const pgb = c["pgharbor-dev-exporter-pgbouncer"];
+    expect(pgb.command).toContain("--pgBouncer.connectionString=postgres://pgharbor_monitor@pgharbor-dev-pgbouncer:6432/pgbouncer?sslmode=verify-full&sslrootcert=/etc/postgresql/tls/ca.crt");
+    expect(pgb.env).toEqual([expect.stringMatching(/^PGPASSWORD=\$\{random_password\.primary_monitor-password_[^}]+\}$/)]);
   });
   test("the probe reads the bucket with the read-only identity", () => {
     expect(c["pgharbor-dev-rpo-probe"].env).toContainEqual(expect.stringMatching(/^PGBACKREST_REPO1_S3_KEY=\$\{random_password\.archive_reader-access-key_/));
@@ -35,6 +31,10 @@ describe("Monitoring (dev)", () => {
     const cfg = file(c["pgharbor-dev-prometheus"], "/etc/pgharbor/monitoring/prometheus.yml");
     for (const t of ["pgharbor-dev-exporter-primary:9187", "pgharbor-dev-exporter-replica-1:9187", "pgharbor-dev-exporter-pgbouncer:9127", "pgharbor-dev-rpo-probe:9188"]) expect(cfg).toContain(`["${t}"]`);
     expect(cfg).toContain("/etc/pgharbor/monitoring/alerts.yml");
+    // Prometheus refuses to start on a job name used twice (the primary's and a replica's exporter are one job).
+    const jobs = cfg.match(/job_name: .*/g) ?? [];
+    expect(jobs).toEqual(['job_name: "postgres"', 'job_name: "pgbouncer"', 'job_name: "rpo-probe"']);
+    expect(cfg).toMatch(/targets: \["pgharbor-dev-exporter-replica-1:9187"\]\n {8}labels:\n {10}instance: "replica-1"/);
     expect(file(c["pgharbor-dev-prometheus"], "/etc/pgharbor/monitoring/alerts.yml")).toMatch(/alert: RPOBreached/);
   });
   test("no monitoring port is published", () => {
@@ -65,8 +65,8 @@ describe("alert thresholds derive from the environment", () => {
   });
   test("every metric a rule reads is produced by a deployed exporter or the probe", () => {
     // The probe's names come from its source: a rule reading a name the probe never writes fails here.
-    const probeNames = renderProbe().match(/pgharbor_[a-z_]+(?=[ {\\])/g) ?? [];
-    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_waiting_clients", ...probeNames]);
+    const probeNames = [...readFileSync(join(__dirname, "..", "images", "monitoring", "rpo_probe.py"), "utf8").matchAll(/"(pgharbor_[a-z_]+)"/g)].map((m) => m[1]);
+    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_pools_client_waiting_connections", ...probeNames]);
     const { stack } = buildStack(dev);
     for (const r of alertRules(stack.monitoring.alertInput)) {
       expect([r.alert, metricsOf(r.expr).length > 0]).toEqual([r.alert, true]);
@@ -74,23 +74,6 @@ describe("alert thresholds derive from the environment", () => {
     }
   });
 });
-
-(hasPromtool || process.env.CI === "true" ? describe : describe.skip)("promtool: every rule fires on its bad case and stays quiet on its good one", () => {
-  test.each(ENVIRONMENTS.map((e) => [e.name, e] as const))("%s", (_n, env) => {
-    const { stack } = buildStack(env);
-    const dir = mkdtempSync(join(tmpdir(), "pgharbor-rules-"));
-    writeFileSync(join(dir, "alerts.yml"), renderAlertRules(stack.monitoring.alertInput));
-    writeFileSync(join(dir, "tests.yml"), renderAlertTests(stack.monitoring.alertInput, "alerts.yml"));
-    const checked = spawnSync("promtool", ["check", "rules", "alerts.yml"], { cwd: dir, encoding: "utf8" });
-    expect({ code: checked.status, out: checked.stdout + checked.stderr }).toEqual({ code: 0, out: expect.stringContaining(`SUCCESS: ${alertRules(stack.monitoring.alertInput).length} rules found`) });
-    const tested = spawnSync("promtool", ["test", "rules", "tests.yml"], { cwd: dir, encoding: "utf8" });
-    expect({ code: tested.status, out: tested.stdout + tested.stderr }).toEqual({ code: 0, out: expect.stringContaining("SUCCESS") });
-    expect((renderAlertTests(stack.monitoring.alertInput, "alerts.yml").match(/^ {4}name: /gm) ?? []).length).toBe(2 * alertRules(stack.monitoring.alertInput).length);
-  });
-});
-if (!hasPromtool && process.env.CI !== "true") {
-  console.warn("\nPROMTOOL TESTS SKIPPED: promtool missing. Install it: apt-get install prometheus\n");
-}
 
 describe("drill and logical-backup alerts follow the backup container's settings", () => {
   test("no drill, no logical backups: no rules reading their metrics", () => {

@@ -8,12 +8,27 @@ describe("PostgresPrimary (dev)", () => {
 
   test("runs the built image with the rendered config file", () => {
     expect(c.image).toMatch(/^\$\{docker_image\.local_PostgresImage17_image_[0-9A-F]+\.image_id\}$/);
-    expect(c.command).toEqual(["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]);
+    expect(c.command).toEqual(["-c", "config_file=/etc/postgresql/postgresql.conf"]);
     expect(c.entrypoint).toEqual(["/usr/local/lib/pgharbor/primary-entrypoint.sh"]);
   });
 
-  test("initdb with data checksums", () => {
-    expect(c.env).toContain("POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256");
+  test("no program text in the stack: uploads are configuration and certificates only, each with its mode", () => {
+    expect(c.upload!.map((u) => u.file).sort()).toEqual([
+      "/etc/pgbackrest/pgbackrest.conf",
+      "/etc/pgharbor/tls/s3-ca.crt",
+      "/etc/postgresql/pg_hba.conf",
+      "/etc/postgresql/pg_ident.conf",
+      "/etc/postgresql/postgresql.conf",
+      "/etc/postgresql/tls/ca.crt",
+      "/etc/postgresql/tls/server.crt",
+      "/etc/postgresql/tls/server.key",
+    ]);
+    for (const u of c.upload!) expect([u.file, u.executable, u.permissions]).toEqual([u.file, undefined, u.file.endsWith(".key") ? "0600" : "0644"]);
+  });
+
+  test("no superuser password exists: the superuser logs in over the socket only", () => {
+    expect(c.env!.some((e) => /POSTGRES_PASSWORD|SUPERUSER/.test(e))).toBe(false);
+    expect(Object.keys(json.resource!.random_password).some((k) => /superuser/.test(k))).toBe(false);
   });
 
   test("named data volume and shared socket volume", () => {
@@ -25,12 +40,22 @@ describe("PostgresPrimary (dev)", () => {
     expect(vol.lifecycle).toBeUndefined();
   });
 
-  test("pg_isready healthcheck, restart policy, limits", () => {
-    expect(c.healthcheck!.test).toEqual(["CMD", "pg_isready", "-q", "-h", "/var/run/postgresql", "-p", "5432", "-U", "postgres", "-d", "postgres"]);
+  test("healthcheck as postgres with a real query, restart policy, limits (CPU without the provider's broken `cpus`)", () => {
+    expect(c.healthcheck!.test).toEqual(["CMD", "/usr/local/lib/pgharbor/healthcheck.sh", "primary"]);
     expect(c.restart).toBe("unless-stopped");
     expect(c.memory).toBe(512);
-    expect(c.cpus).toBe("1");
+    expect(c.cpus).toBeUndefined();
+    expect([c.cpu_period, c.cpu_quota]).toEqual([100000, 100000]);
     expect(c.stop_signal).toBe("SIGINT");
+  });
+
+  test.each([
+    [0.5, 50000],
+    [2, 200000],
+    [1.25, 125000],
+  ])("cpus %p -> cpu_quota %i per 100 ms period", (cpus, quota) => {
+    const p = containers(synthEnv(variant(dev, { primary: { ...dev.primary, cpus } })))["pgharbor-dev-primary"];
+    expect([p.cpu_period, p.cpu_quota, p.cpus]).toEqual([100000, quota, undefined]);
   });
 
   test("memory-derived settings from the 512 MiB limit", () => {
@@ -54,7 +79,7 @@ describe("PostgresPrimary (dev)", () => {
     for (const v of ["PGHARBOR_APP_PASSWORD", "PGHARBOR_APP_RO_PASSWORD", "PGHARBOR_REPLICATION_PASSWORD", "PGHARBOR_POOLER_PASSWORD", "PGHARBOR_MONITOR_PASSWORD"]) {
       expect(backup.env).toContainEqual(expect.stringMatching(new RegExp(`^${v}=\\$\\{random_password\\.`)));
     }
-    expect(file(backup, "/usr/local/lib/pgharbor/roles.sql")).toMatch(/ALTER ROLE app LOGIN/);
+    expect(file(backup, "/etc/pgharbor/roles.sql")).toMatch(/ALTER ROLE app LOGIN/);
   });
 
   test("TLS: server certificate from the environment's CA, key handed to postgres by the entrypoint", () => {
@@ -63,7 +88,6 @@ describe("PostgresPrimary (dev)", () => {
     expect(conf).toMatch(/^ssl_key_file = '\/run\/pgharbor\/server.key'$/m);
     expect(c.upload!.find((u) => u.file === "/etc/postgresql/tls/server.crt")!.content).toMatch(/^\$\{tls_locally_signed_cert\.ca_primary-tls_cert_[0-9A-F]+\.cert_pem\}$/);
     expect(c.upload!.find((u) => u.file === "/etc/postgresql/tls/server.key")!.permissions).toBe("0600");
-    expect(file(c, "/usr/local/lib/pgharbor/primary-entrypoint.sh")).toMatch(/install_key "\/etc\/postgresql\/tls\/server.key" "\/run\/pgharbor\/server.key"/);
   });
 
   test("logging baseline", () => {
@@ -103,6 +127,8 @@ describe("PostgresPrimary (prod)", () => {
   test.each([15, 16])("major %i builds its own image", (major) => {
     const j = synthEnv(variant(dev, { primary: { ...dev.primary, majorVersion: major } }));
     const images = Object.values(j.resource!.docker_image).map((i) => i.name as string);
-    expect(images).toContainEqual(expect.stringMatching(new RegExp(`^pgharbor/postgres:${major}-[0-9a-f]{12}$`)));
+    expect(images).toContainEqual(expect.stringMatching(new RegExp(`^pgharbor/postgres:${major}-[0-9a-f]{16}$`)));
+    const img = Object.values(j.resource!.docker_image).find((i) => String(i.name).startsWith(`pgharbor/postgres:${major}-`))!;
+    expect((img.build as { build_args?: Record<string, string> }).build_args).toEqual({ PG_MAJOR: String(major) });
   });
 });

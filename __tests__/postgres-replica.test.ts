@@ -32,13 +32,12 @@ describe("PostgresReplica", () => {
     }
   });
 
-  test("bootstrap script restores from the bucket, else pg_basebackup, slot first", () => {
-    const s = file(r, "/usr/local/lib/pgharbor/replica-bootstrap.sh");
-    expect(s).toContain("CREATE_REPLICATION_SLOT $SLOT PHYSICAL RESERVE_WAL");
-    expect(s).toContain("--type=standby restore");
-    expect(s).toContain('pg_basebackup -D "$PGDATA" -d "$CONN" -X stream -S "$SLOT" -c fast');
-    expect(s.indexOf("CREATE_REPLICATION_SLOT")).toBeLessThan(s.indexOf("--type=standby restore"));
-    expect(r.env).toEqual(expect.arrayContaining(["PRIMARY_HOST=pgharbor-dev-primary", "PRIMARY_PORT=5432"]));
+  test("the image's entrypoint bootstraps it from its slot, primary and archive settings", () => {
+    expect(r.entrypoint).toEqual(["/usr/local/lib/pgharbor/replica-entrypoint.sh"]);
+    expect(r.command).toEqual(["-c", "config_file=/etc/postgresql/postgresql.conf"]);
+    expect(r.env).toEqual(expect.arrayContaining(["PRIMARY_HOST=pgharbor-dev-primary", "PRIMARY_PORT=5432", "PGHARBOR_SLOT=pgharbor_replica_1"]));
+    expect(r.healthcheck!.test).toEqual(["CMD", "/usr/local/lib/pgharbor/healthcheck.sh", "replica"]);
+    expect(r.upload!.some((u) => u.file.endsWith(".sh") || u.executable)).toBe(false);
   });
 
   test("own named data volume; waits for the primary", () => {

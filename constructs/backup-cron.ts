@@ -1,15 +1,14 @@
 import { Construct } from "constructs";
 import { Container } from "@cdktf/provider-docker/lib/container";
-import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { BackupJob, CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
-import { BackupJob, renderBackupEntrypoint, renderBackupJob, renderHeartbeat, renderReconcileRoles, renderRestoreScript } from "../postgres-config/scripts";
 import { PASSWORD_ENV, renderRolesSql } from "../postgres-config/roles";
 import { check, isInt, Rule } from "./errors";
-import { PostgresPrimary } from "./postgres-primary";
+import { configUpload, PostgresPrimary } from "./postgres-primary";
 import { literal } from "./terraform-text";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { AGE_RECIPIENT, LogicalSettings, OPS_TOOL_SOURCE, renderOpsConfig } from "../postgres-config/ops";
+import { AGE_RECIPIENT, LogicalSettings, renderOpsConfig } from "../postgres-config/ops";
 
 function recipientRules(logical: LogicalBackupProps | undefined): Rule[] {
   if (!logical) return [];
@@ -179,7 +178,7 @@ export class BackupCron extends Construct {
     const host = primary.host;
     const name = `pgharbor-${primary.environment}-backup`;
     const archive = primary.archive;
-    const job = (j: BackupJob) => `${P.scriptsDir}/backup-job.sh ${j} >/proc/1/fd/1 2>&1`;
+    const job = (j: BackupJob) => `${PROGRAMS.backupJob} ${j} >/proc/1/fd/1 2>&1`;
     const crontab = [
       "# Rendered by pgharbor. Times are UTC.",
       "SHELL=/bin/sh",
@@ -194,6 +193,8 @@ export class BackupCron extends Construct {
 
     // Drills and logical restores work here: a volume, so a large restore never fills the container layer.
     const scratch = new Volume(this, "scratch", { provider: host.provider, name: `${name}-scratch` });
+    // The jobs' records outlive the container: a redeploy or a rotated password replaces it.
+    const status = new Volume(this, "status", { provider: host.provider, name: `${name}-status` });
     const ops = renderOpsConfig({
       environment: primary.environment,
       repo: archive.repoFor(host),
@@ -207,7 +208,9 @@ export class BackupCron extends Construct {
       name,
       hostname: name,
       image: host.postgresImage(primary.majorVersion).imageId,
-      entrypoint: [`${P.scriptsDir}/backup-entrypoint.sh`],
+      // Roles reconciled, stanza created, first full backup (and drill) when the archive is empty,
+      // heartbeat, then cron (images/postgres/backup-entrypoint.sh).
+      entrypoint: [PROGRAMS.backupEntrypoint],
       env: [
         ...archive.containerEnv("write"),
         ...archive.expirerEnv(),
@@ -217,28 +220,30 @@ export class BackupCron extends Construct {
         `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
         `${PASSWORD_ENV.pooler}=${primary.passwords.pooler.result}`,
         `${PASSWORD_ENV.monitor}=${primary.passwords.monitor.result}`,
+        `PGHARBOR_APP_DATABASE=${primary.appDatabase}`,
+        `PGHARBOR_INITIAL_FULL_BACKUP=${(props.initialFullBackup ?? true) ? 1 : 0}`,
+        `PGHARBOR_INITIAL_DRILL=${drillSchedule !== undefined ? 1 : 0}`,
       ],
       volumes: [
         { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
         { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
         { volumeName: scratch.name, containerPath: P.restoreScratchDir },
+        { volumeName: status.name, containerPath: P.statusDir },
       ],
       upload: [
-        { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 })) },
-        { file: P.crontab, content: literal(crontab), permissions: "0644" },
-        { file: `${P.scriptsDir}/backup-entrypoint.sh`, content: literal(renderBackupEntrypoint({ initialFullBackup: props.initialFullBackup ?? true, initialDrill: drillSchedule !== undefined })), executable: true },
-        { file: `${P.scriptsDir}/backup-job.sh`, content: literal(renderBackupJob()), executable: true },
-        { file: `${P.scriptsDir}/restore.sh`, content: literal(renderRestoreScript()), executable: true },
-        { file: P.opsTool, content: literal(OPS_TOOL_SOURCE), executable: true },
-        { file: P.opsConf, content: literal(ops), permissions: "0644" },
-        { file: `${P.scriptsDir}/reconcile-roles.sh`, content: literal(renderReconcileRoles()), executable: true },
-        { file: `${P.scriptsDir}/heartbeat.sh`, content: literal(renderHeartbeat(primary.appDatabase)), executable: true },
-        { file: `${P.scriptsDir}/roles.sql`, content: literal(renderRolesSql({ appUser: primary.appUser, appDatabase: primary.appDatabase, major: primary.majorVersion })) },
+        configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "backup", retention: this.retention, processMax, compressLevel: 3 }))),
+        // cron reads only root-owned files no one else may write.
+        configUpload(P.crontab, literal(crontab)),
+        configUpload(P.opsConf, literal(ops)),
+        configUpload(P.rolesSql, literal(renderRolesSql({ appUser: primary.appUser, appDatabase: primary.appDatabase, major: primary.majorVersion }))),
         ...archive.containerUploads(),
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
       healthcheck: { test: ["CMD-SHELL", `grep -q '"ok":true' ${P.statusDir}/stanza-create.json`], interval: "30s", timeout: "5s", retries: 3, startPeriod: "15m" },
       restart: "unless-stopped",
+      // The docker provider stops a container it replaces or destroys with this timeout (0 when unset).
+      stopTimeout: 60,
+      destroyGraceSeconds: 60,
       memory: memoryMiB,
       logDriver: "json-file",
       logOpts: { "max-size": "20m", "max-file": "3" },

@@ -1,14 +1,10 @@
-import { createHash } from "crypto";
-import { mkdirSync, writeFileSync, existsSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Container } from "@cdktf/provider-docker/lib/container";
-import { renderMonitoringDockerfile, renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
+import { contextHash, imageContextDir, ImageName } from "./image-context";
 import { check } from "./errors";
 
 export interface DockerHostProps {
@@ -71,38 +67,45 @@ export class DockerHost extends Construct {
     });
   }
 
-  /** The pgharbor PostgreSQL image (official image + pgBackRest + cron) for `major`, built once per host. */
+  /** pgharbor's PostgreSQL image (images/postgres) for `major`: primary, replicas, backup container. */
   public postgresImage(major: number): Image {
-    return this.image(`PostgresImage${major}`, `pgharbor/postgres`, String(major), renderPostgresDockerfile(major));
+    return this.image(`PostgresImage${major}`, "postgres", String(major), { PG_MAJOR: String(major) });
   }
 
-  /** The PgBouncer image (Debian bookworm's pgbouncer), built once per host. */
+  /** pgharbor's PgBouncer image (images/pgbouncer). */
   public pgbouncerImage(): Image {
-    return this.image("PgbouncerImage", "pgharbor/pgbouncer", "1.18", renderPgbouncerDockerfile());
+    return this.image("PgbouncerImage", "pgbouncer", "trixie");
   }
 
-  /** The monitoring image (Debian's exporters, Prometheus, pgBackRest, Python), built once per host. */
+  /** pgharbor's monitoring image (images/monitoring): exporters, Prometheus, the RPO probe. */
   public monitoringImage(): Image {
-    return this.image("MonitoringImage", "pgharbor/monitoring", "bookworm", renderMonitoringDockerfile());
+    return this.image("MonitoringImage", "monitoring", "trixie");
   }
 
-  private image(id: string, repo: string, tagPrefix: string, dockerfile: string): Image {
+  /** The dev S3 server (images/seaweedfs): `base` (a SeaweedFS image) plus pgharbor's start script. */
+  public seaweedfsImage(base: string): Image {
+    return this.image("SeaweedfsImage", "seaweedfs", "dev", { SEAWEEDFS_IMAGE: base });
+  }
+
+  /**
+   * An image built on this host from its folder under images/, copied into the stack as an asset.
+   * The tag is content-addressed (programs, Dockerfile, build arguments), so a program change builds a
+   * new image and replaces the containers running it; an unchanged one is never rebuilt.
+   */
+  private image(id: string, name: ImageName, tagPrefix: string, buildArgs: Record<string, string> = {}): Image {
     const existing = this.images.get(id);
     if (existing) return existing;
-    const hash = createHash("sha256").update(dockerfile).digest("hex").slice(0, 12);
-    const dir = join(tmpdir(), "pgharbor-build", hash);
-    if (!existsSync(join(dir, "Dockerfile"))) {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, "Dockerfile"), dockerfile);
-    }
+    const dir = imageContextDir(name);
+    const hash = contextHash(dir, buildArgs);
     const scope = new Construct(this, id);
     const context = new TerraformAsset(scope, "context", { path: dir, type: AssetType.DIRECTORY });
     const image = new Image(scope, "image", {
       provider: this.provider,
-      name: `${repo}:${tagPrefix}-${hash}`,
+      name: `pgharbor/${name}:${tagPrefix}-${hash}`,
       keepLocally: true,
-      triggers: { dockerfile_sha256: hash },
-      buildAttribute: { context: context.path, dockerfile: "Dockerfile" },
+      triggers: { context_sha256: hash },
+      // The docker provider reads `dockerfile` relative to Terraform's working directory, not the context.
+      buildAttribute: { context: context.path, dockerfile: `${context.path}/Dockerfile`, buildArgs: Object.keys(buildArgs).length ? buildArgs : undefined },
     });
     this.images.set(id, image);
     return image;

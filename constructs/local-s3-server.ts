@@ -1,12 +1,11 @@
 import { Construct } from "constructs";
 import { ITerraformDependable } from "cdktf";
 import { Container, ContainerUpload } from "@cdktf/provider-docker/lib/container";
-import { Image } from "@cdktf/provider-docker/lib/image";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { CONTAINER_PATHS } from "../postgres-config/paths";
 import { PGBACKREST_SECRET_ENV, RepoSettings } from "../postgres-config/pgbackrest-conf";
-import { renderSeaweedfsEntrypoint, SEAWEEDFS_PATHS } from "../postgres-config/seaweedfs";
+import { SEAWEEDFS_PATHS } from "../postgres-config/seaweedfs";
 import { DockerHost } from "./docker-host";
 import { check } from "./errors";
 import { ArchiveAccess, EXPIRER_ENV, IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
@@ -24,7 +23,7 @@ export interface LocalS3ServerProps {
   /** @default "pgharbor-<environment>-wal" */
   readonly bucketName?: string;
   /**
-   * SeaweedFS image, pinned.
+   * SeaweedFS image, pinned: the base of the image pgharbor builds (images/seaweedfs adds its start script).
    * @default "chrislusf/seaweedfs:3.80"
    */
   readonly image?: string;
@@ -81,17 +80,18 @@ export class LocalS3Server extends Construct implements IWalArchive {
     };
     this.cipherPass = generatedSecret(this, "cipher-pass", 64);
 
-    const image = new Image(this, "image", { provider: props.host.provider, name: props.image ?? SEAWEEDFS_DEFAULT_IMAGE, keepLocally: true });
+    const image = props.host.seaweedfsImage(props.image ?? SEAWEEDFS_DEFAULT_IMAGE);
     const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data` });
     this.container = new Container(this, "container", {
       provider: props.host.provider,
       name,
       image: image.imageId,
       restart: "unless-stopped",
+      stopTimeout: 30,
+      destroyGraceSeconds: 30,
       memory: memoryMiB,
       networksAdvanced: [{ name: props.host.network.name, aliases: [name] }],
       volumes: [{ volumeName: data.name, containerPath: SEAWEEDFS_PATHS.dataDir }],
-      entrypoint: ["/bin/sh", SEAWEEDFS_PATHS.entrypoint],
       env: [
         `S3_WRITER_ACCESS_KEY=${this.credentials.write[0].result}`,
         `S3_WRITER_SECRET_KEY=${this.credentials.write[1].result}`,
@@ -103,8 +103,7 @@ export class LocalS3Server extends Construct implements IWalArchive {
         `S3_PORT=${S3_PORT}`,
       ],
       upload: [
-        { file: SEAWEEDFS_PATHS.entrypoint, content: renderSeaweedfsEntrypoint(), executable: true },
-        { file: SEAWEEDFS_PATHS.certFile, content: tls.certPem },
+        { file: SEAWEEDFS_PATHS.certFile, content: tls.certPem, permissions: "0644" },
         { file: SEAWEEDFS_PATHS.keyFile, content: tls.privateKeyPem, permissions: "0600" },
       ],
       healthcheck: {
@@ -143,6 +142,6 @@ export class LocalS3Server extends Construct implements IWalArchive {
   }
 
   public containerUploads(): ContainerUpload[] {
-    return [{ file: CONTAINER_PATHS.s3CaFile, content: this.caCertPem }];
+    return [{ file: CONTAINER_PATHS.s3CaFile, content: this.caCertPem, permissions: "0644" }];
   }
 }

@@ -1,14 +1,14 @@
 import { Construct } from "constructs";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 import { maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { MAX_WAL_SIZE_MIB } from "../postgres-config/postgresql-conf";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
 import { renderQueriesYaml } from "../monitoring-config/queries";
-import { PROBE_PORT, renderPgbouncerExporter, renderProbe } from "../monitoring-config/probe";
+import { PROBE_PORT } from "../monitoring-config/probe";
 import { renderPrometheusConfig, ScrapeTarget } from "../monitoring-config/prometheus";
 import { BackupCron } from "./backup-cron";
 import { DockerHost } from "./docker-host";
@@ -17,6 +17,7 @@ import { PgBouncer } from "./pgbouncer";
 import { PostgresPrimary } from "./postgres-primary";
 import { PostgresReplica } from "./postgres-replica";
 import { literal } from "./terraform-text";
+import { configUpload } from "./postgres-primary";
 
 export interface MonitoringProps {
   readonly primary: PostgresPrimary;
@@ -40,8 +41,6 @@ export const MONITORING_PATHS = {
   queries: "/etc/pgharbor/monitoring/queries.yaml",
   prometheusConfig: "/etc/pgharbor/monitoring/prometheus.yml",
   alertRules: "/etc/pgharbor/monitoring/alerts.yml",
-  probe: `${P.scriptsDir}/rpo-probe.py`,
-  pgbouncerExporter: `${P.scriptsDir}/pgbouncer-exporter.py`,
   tsdb: "/var/lib/prometheus/pgharbor",
 } as const;
 
@@ -86,13 +85,17 @@ export class Monitoring extends Construct {
     };
     this.alertRules = renderAlertRules(this.alertInput);
     const monitorPw = primary.passwords.monitor.result;
-    const caUpload = { file: P.tlsCa, content: primary.ca.certPem };
+    const caUpload = configUpload(P.tlsCa, primary.ca.certPem);
+    /** Healthcheck of an HTTP endpoint of the container itself (images/monitoring/http_check.py). */
+    const httpHealth = (port: number, path: string) => ({ test: ["CMD", PROGRAMS.httpCheck, `http://127.0.0.1:${port}${path}`], interval: "30s", timeout: "5s", retries: 3, startPeriod: "30s" });
     const common = (name: string) => ({
       provider: host.provider,
       name,
       hostname: name,
       image,
       restart: "unless-stopped",
+      stopTimeout: 30,
+      destroyGraceSeconds: 30,
       memory: 128,
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
       logDriver: "json-file",
@@ -109,13 +112,15 @@ export class Monitoring extends Construct {
       this.containers.push(
         new Container(this, `exporter-${role}`, {
           ...common(name),
+          // --extend.query-path is deprecated in postgres_exporter 0.17 but still the one way to add queries.
           command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`],
           env: [
             `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
             `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,
             `DATA_SOURCE_PASS=${monitorPw}`,
           ],
-          upload: [caUpload, { file: MONITORING_PATHS.queries, content: literal(renderQueriesYaml()) }],
+          upload: [caUpload, configUpload(MONITORING_PATHS.queries, literal(renderQueriesYaml()))],
+          healthcheck: httpHealth(EXPORTER_PORTS.postgres, "/metrics"),
         }),
       );
       this.scrapeTargets.push({ job: "postgres", target: `${name}:${EXPORTER_PORTS.postgres}`, instance: role });
@@ -127,9 +132,15 @@ export class Monitoring extends Construct {
     this.containers.push(
       new Container(this, "exporter-pgbouncer", {
         ...common(pgbName),
-        command: ["python3", MONITORING_PATHS.pgbouncerExporter],
-        env: [`PGHOST=${pgbEp.host}`, `PGPORT=${pgbEp.port}`, `PGUSER=${ROLE_NAMES.monitor}`, `PGPASSWORD=${monitorPw}`, "PGSSLMODE=verify-full", `PGSSLROOTCERT=${P.tlsCa}`, `PGHARBOR_EXPORTER_PORT=${EXPORTER_PORTS.pgbouncer}`],
-        upload: [caUpload, { file: MONITORING_PATHS.pgbouncerExporter, content: literal(renderPgbouncerExporter()), executable: true }],
+        // The prometheus-community exporter; lib/pq takes the password from PGPASSWORD, never the URL.
+        command: [
+          "prometheus-pgbouncer-exporter",
+          `--web.listen-address=:${EXPORTER_PORTS.pgbouncer}`,
+          `--pgBouncer.connectionString=postgres://${ROLE_NAMES.monitor}@${pgbEp.host}:${pgbEp.port}/pgbouncer?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
+        ],
+        env: [`PGPASSWORD=${monitorPw}`],
+        upload: [caUpload],
+        healthcheck: httpHealth(EXPORTER_PORTS.pgbouncer, "/metrics"),
       }),
     );
     this.scrapeTargets.push({ job: "pgbouncer", target: `${pgbName}:${EXPORTER_PORTS.pgbouncer}`, instance: "pgbouncer" });
@@ -144,14 +155,10 @@ export class Monitoring extends Construct {
     this.containers.push(
       new Container(this, "rpo-probe", {
         ...common(probeName),
-        command: ["python3", MONITORING_PATHS.probe],
+        command: [PROGRAMS.rpoProbe],
         env: [...archive.containerEnv("read"), `PGHARBOR_TLS_TARGETS=${tlsTargets.join(",")}`, `PGHARBOR_PROBE_INTERVAL_SECONDS=${probeInterval}`],
-        upload: [
-          caUpload,
-          { file: MONITORING_PATHS.probe, content: literal(renderProbe()), executable: true },
-          { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 1, compressLevel: 3 })) },
-          ...archive.containerUploads(),
-        ],
+        upload: [caUpload, configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 1, compressLevel: 3 }))), ...archive.containerUploads()],
+        healthcheck: httpHealth(EXPORTER_PORTS.probe, "/metrics"),
         dependsOn: archive.dependables,
       }),
     );
@@ -167,10 +174,11 @@ export class Monitoring extends Construct {
           command: ["prometheus", `--config.file=${MONITORING_PATHS.prometheusConfig}`, `--storage.tsdb.path=${MONITORING_PATHS.tsdb}`, "--storage.tsdb.retention.time=15d", "--web.listen-address=:9090"],
           volumes: [{ volumeName: tsdb.name, containerPath: MONITORING_PATHS.tsdb }],
           upload: [
-            { file: MONITORING_PATHS.prometheusConfig, content: literal(renderPrometheusConfig(env, this.scrapeTargets, MONITORING_PATHS.alertRules)) },
-            { file: MONITORING_PATHS.alertRules, content: literal(this.alertRules) },
+            configUpload(MONITORING_PATHS.prometheusConfig, literal(renderPrometheusConfig(env, this.scrapeTargets, MONITORING_PATHS.alertRules))),
+            configUpload(MONITORING_PATHS.alertRules, literal(this.alertRules)),
           ],
-          healthcheck: { test: ["CMD", "promtool", "check", "config", MONITORING_PATHS.prometheusConfig], interval: "60s", timeout: "10s", retries: 3 },
+          // Ready once the configuration and rules are loaded and the TSDB is open.
+          healthcheck: httpHealth(9090, "/-/ready"),
         }),
       );
     }

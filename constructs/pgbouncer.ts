@@ -1,13 +1,12 @@
 import { Construct } from "constructs";
 import { Lazy } from "cdktf";
 import { Container } from "@cdktf/provider-docker/lib/container";
-import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 import { PASSWORD_ENV } from "../postgres-config/roles";
-import { renderPgbouncerEntrypoint } from "../postgres-config/scripts";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { IPostgresPrimary } from "./postgres-primary";
+import { configUpload, IPostgresPrimary } from "./postgres-primary";
 import { IPostgresReplica } from "./postgres-replica";
 import { literal } from "./terraform-text";
 
@@ -126,19 +125,22 @@ export class PgBouncer extends Construct {
       name,
       hostname: name,
       image: host.pgbouncerImage().imageId,
-      entrypoint: ["/bin/sh", `${P.scriptsDir}/pgbouncer-entrypoint.sh`],
+      // Hands the TLS key and the lookup role's password to postgres (0600), then PgBouncer as postgres.
+      entrypoint: [PROGRAMS.pgbouncerEntrypoint],
       env: [`${PASSWORD_ENV.pooler}=${primary.passwords.pooler.result}`, `${PASSWORD_ENV.monitor}=${primary.passwords.monitor.result}`],
       upload: [
-        { file: P.pgbouncerIni, content: Lazy.stringValue({ produce: () => literal(ini()) }) },
-        { file: `${P.scriptsDir}/pgbouncer-entrypoint.sh`, content: literal(renderPgbouncerEntrypoint()), executable: true },
-        { file: P.pgbouncerTlsCert, content: tls.certPem },
-        { file: P.pgbouncerTlsCa, content: tls.caCertPem },
+        configUpload(P.pgbouncerIni, Lazy.stringValue({ produce: () => literal(ini()) })),
+        configUpload(P.pgbouncerTlsCert, tls.certPem),
+        configUpload(P.pgbouncerTlsCa, tls.caCertPem),
         { file: P.pgbouncerTlsKeyUpload, content: tls.privateKeyPem, permissions: "0600" },
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
       ports: [{ internal: 6432, external: this.port, ip: this.publishAddress, protocol: "tcp" }],
-      healthcheck: { test: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "6432"], interval: "10s", timeout: "5s", retries: 3 },
+      // A real login: TLS verified, SCRAM, as the monitoring role, on the admin console.
+      healthcheck: { test: ["CMD", PROGRAMS.pgbouncerHealthcheck], interval: "15s", timeout: "10s", retries: 4, startPeriod: "30s" },
       restart: "unless-stopped",
+      stopTimeout: 30,
+      destroyGraceSeconds: 30,
       memory: memoryMiB,
       logDriver: "json-file",
       logOpts: { "max-size": "20m", "max-file": "3" },

@@ -4,7 +4,7 @@ import { Container, ContainerUpload } from "@cdktf/provider-docker/lib/container
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { PostgresMajor, SUPPORTED_MAJORS } from "../postgres-config/parameter-catalogue";
-import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
+import { CONTAINER_PATHS as P, PROGRAMS, STANZA } from "../postgres-config/paths";
 import {
   checkParameterOverrides,
   deriveMemorySettings,
@@ -18,8 +18,7 @@ import {
 } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
-import { IDENTIFIER, PASSWORD_ENV, RESERVED_NAMES } from "../postgres-config/roles";
-import { renderPrimaryEntrypoint } from "../postgres-config/scripts";
+import { IDENTIFIER, RESERVED_NAMES } from "../postgres-config/roles";
 import { DockerHost } from "./docker-host";
 import { check, isInt, PgharborConfigError, Rule } from "./errors";
 import { IWalArchive } from "./wal-archive";
@@ -53,7 +52,6 @@ export interface IPostgresPrimary {
 }
 
 export interface PrimaryPasswords {
-  readonly superuser: Password;
   readonly app: Password;
   readonly appReadOnly: Password;
   readonly replication: Password;
@@ -140,10 +138,29 @@ export interface PostgresPrimaryProps {
 /** A server certificate, its CA and key as container uploads (the entrypoint moves the key to the server's user). */
 export function tlsUploads(tls: ServerCertificate): ContainerUpload[] {
   return [
-    { file: P.tlsCert, content: tls.certPem },
-    { file: P.tlsCa, content: tls.caCertPem },
+    { file: P.tlsCert, content: tls.certPem, permissions: "0644" },
+    { file: P.tlsCa, content: tls.caCertPem, permissions: "0644" },
     { file: P.tlsKeyUpload, content: tls.privateKeyPem, permissions: "0600" },
   ];
+}
+
+/** A configuration file upload: root-owned and world-readable (it holds no secret). */
+export function configUpload(file: string, content: string): ContainerUpload {
+  return { file, content, permissions: "0644" };
+}
+
+/**
+ * CPU limit as CFS period and quota. Not the docker provider's `cpus`: the kreuzwerker/docker 3.6.2
+ * that @cdktf/provider-docker 12.0.3 pins reads it as a float32 although its schema says string and
+ * panics on any container that sets it (provider issue #759, fixed by provider PR #771).
+ */
+export function cpuLimit(cpus: number): { cpuPeriod: number; cpuQuota: number } {
+  return { cpuPeriod: 100_000, cpuQuota: Math.round(cpus * 100_000) };
+}
+
+/** Docker healthcheck of a PostgreSQL container: the image's healthcheck.sh, as postgres, on the socket. */
+export function postgresHealthcheck(role: "primary" | "replica", startPeriod: string) {
+  return { test: ["CMD", PROGRAMS.postgresHealthcheck, role], interval: "15s", timeout: "10s", retries: 4, startPeriod };
 }
 
 /** archive_timeout from the RPO target: leave 10 s for pgBackRest's asynchronous push above 20 s. */
@@ -269,7 +286,6 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.tlsMinVersion = props.tlsMinVersion ?? "TLSv1.3";
 
     this.passwords = {
-      superuser: generatedSecret(this, "superuser-password", 32),
       app: generatedSecret(this, "app-password", 32),
       appReadOnly: generatedSecret(this, "app-ro-password", 32),
       replication: generatedSecret(this, "replication-password", 32),
@@ -287,14 +303,10 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     const tls = this.ca.issue("primary-tls", [name, "localhost"], props.host.privateAddress && /^[0-9.]+$/.test(props.host.privateAddress) ? [props.host.privateAddress] : []);
     const uploads: ContainerUpload[] = [
       ...tlsUploads(tls),
-      { file: P.postgresqlConf, content: Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) }) },
-      { file: P.hbaConf, content: literal(renderPgHba()) },
-      { file: P.identConf, content: literal(renderPgIdent()) },
-      {
-        file: P.pgbackrestConf,
-        content: literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB })),
-      },
-      { file: `${P.scriptsDir}/primary-entrypoint.sh`, content: literal(renderPrimaryEntrypoint()), executable: true },
+      configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) })),
+      configUpload(P.hbaConf, literal(renderPgHba())),
+      configUpload(P.identConf, literal(renderPgIdent())),
+      configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB }))),
       ...archive.containerUploads(),
     ];
 
@@ -303,30 +315,21 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
       name,
       hostname: name,
       image: props.host.postgresImage(major).imageId,
-      entrypoint: [`${P.scriptsDir}/primary-entrypoint.sh`],
-      command: ["postgres", "-c", `config_file=${P.postgresqlConf}`],
-      env: [
-        `PGDATA=${P.dataDir}`,
-        "POSTGRES_INITDB_ARGS=--data-checksums --auth-local=peer --auth-host=scram-sha-256",
-        `${PASSWORD_ENV.superuser}=${this.passwords.superuser.result}`,
-        ...archive.containerEnv("write"),
-      ],
+      // initdb (data checksums; the superuser has no password and logs in over the socket only) on an
+      // empty volume, the TLS key handed to postgres, then PostgreSQL as postgres.
+      entrypoint: [PROGRAMS.primaryEntrypoint],
+      command: ["-c", `config_file=${P.postgresqlConf}`],
+      env: [...archive.containerEnv("write")],
       volumes: [
         { volumeName: this.dataVolume.name, containerPath: P.dataDir },
         { volumeName: this.socketVolume.name, containerPath: P.socketDir },
       ],
       upload: uploads,
       networksAdvanced: [{ name: props.host.network.name, aliases: [name] }],
-      healthcheck: {
-        test: ["CMD", "pg_isready", "-q", "-h", P.socketDir, "-p", "5432", "-U", "postgres", "-d", "postgres"],
-        interval: "10s",
-        timeout: "5s",
-        retries: 6,
-        startPeriod: "60s",
-      },
+      healthcheck: postgresHealthcheck("primary", "300s"),
       restart: "unless-stopped",
       memory: resolved.memoryMiB,
-      cpus: String(resolved.cpus),
+      ...cpuLimit(resolved.cpus),
       shmSize: Math.max(64, Math.floor(resolved.memoryMiB / 4)),
       stopSignal: "SIGINT",
       stopTimeout: 120,

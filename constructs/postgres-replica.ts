@@ -2,15 +2,14 @@ import { Construct } from "constructs";
 import { Lazy } from "cdktf";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { CONTAINER_PATHS as P } from "../postgres-config/paths";
+import { CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 import { renderPostgresqlConf } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
-import { renderReplicaBootstrap, renderReplicaEntrypoint } from "../postgres-config/scripts";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { IPostgresPrimary, sizeMemory, tlsUploads } from "./postgres-primary";
+import { configUpload, cpuLimit, IPostgresPrimary, postgresHealthcheck, sizeMemory, tlsUploads } from "./postgres-primary";
 import { literal } from "./terraform-text";
 
 /** What PgBouncer needs from a replica. */
@@ -88,42 +87,37 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
       name,
       hostname: name,
       image: host.postgresImage(primary.majorVersion).imageId,
-      entrypoint: [`${P.scriptsDir}/replica-entrypoint.sh`],
-      command: ["postgres", "-c", `config_file=${P.postgresqlConf}`],
+      // Slot on the primary, bootstrap of an empty volume (bucket first, pg_basebackup otherwise), then
+      // PostgreSQL as a hot standby, as postgres.
+      entrypoint: [PROGRAMS.replicaEntrypoint],
+      command: ["-c", `config_file=${P.postgresqlConf}`],
       env: [
-        `PGDATA=${P.dataDir}`,
         `PRIMARY_HOST=${upstream.host}`,
         `PRIMARY_PORT=${upstream.port}`,
+        `PGHARBOR_SLOT=${this.slotName}`,
         `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
         ...archive.containerEnv("read"),
       ],
       volumes: [{ volumeName: this.dataVolume.name, containerPath: P.dataDir }],
       upload: [
         ...tlsUploads(tls),
-        {
-          file: P.postgresqlConf,
-          content: Lazy.stringValue({
+        configUpload(
+          P.postgresqlConf,
+          Lazy.stringValue({
             produce: () => literal(renderPostgresqlConf({ ...primary.confInput(), role: "replica", memory, primaryConninfo: conninfo, primarySlotName: this.slotName })),
           }),
-        },
-        { file: P.hbaConf, content: literal(renderPgHba()) },
-        { file: P.identConf, content: literal(renderPgIdent()) },
-        { file: P.pgbackrestConf, content: literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 2, compressLevel: 3 })) },
-        { file: `${P.scriptsDir}/replica-entrypoint.sh`, content: literal(renderReplicaEntrypoint()), executable: true },
-        { file: `${P.scriptsDir}/replica-bootstrap.sh`, content: literal(renderReplicaBootstrap({ slotName: this.slotName })), executable: true },
+        ),
+        configUpload(P.hbaConf, literal(renderPgHba())),
+        configUpload(P.identConf, literal(renderPgIdent())),
+        configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 2, compressLevel: 3 }))),
         ...archive.containerUploads(),
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
-      healthcheck: {
-        test: ["CMD", "pg_isready", "-q", "-h", P.socketDir, "-p", "5432"],
-        interval: "10s",
-        timeout: "5s",
-        retries: 6,
-        startPeriod: "300s",
-      },
+      // A bootstrap from a large bucket backup takes a while before the first query can answer.
+      healthcheck: postgresHealthcheck("replica", "600s"),
       restart: "unless-stopped",
       memory: memoryMiB,
-      cpus: String(cpus),
+      ...cpuLimit(cpus),
       shmSize: Math.max(64, Math.floor(memoryMiB / 4)),
       stopSignal: "SIGINT",
       stopTimeout: 120,

@@ -148,15 +148,14 @@ export function alertRules(i: AlertInput): AlertRule[] {
     },
     {
       alert: "PgBouncerClientsWaiting",
-      // Debian's prometheus-pgbouncer-exporter (the one deployed and tested) names it so; the
-      // prometheus-community exporter would say pgbouncer_pools_client_waiting_connections.
-      expr: "pgbouncer_waiting_clients > 0",
+      // The prometheus-community pgbouncer_exporter (Debian's prometheus-pgbouncer-exporter) from SHOW POOLS.
+      expr: "pgbouncer_pools_client_waiting_connections > 0",
       for: "2m",
       severity: "warning",
       summary: "Clients wait for a server connection in PgBouncer",
       response: "The pool is saturated: long transactions or too small defaultPoolSize. Look at SHOW POOLS and slow queries.",
-      fires: { series: [['pgbouncer_waiting_clients{database="app",user="app"}', "3x10"]], labels: { database: "app", user: "app" } },
-      quiet: { series: [['pgbouncer_waiting_clients{database="app",user="app"}', "0x10"]] },
+      fires: { series: [['pgbouncer_pools_client_waiting_connections{database="app",user="app"}', "3x10"]], labels: { database: "app", user: "app" } },
+      quiet: { series: [['pgbouncer_pools_client_waiting_connections{database="app",user="app"}', "0x10"]] },
     },
     {
       alert: "PgWalFilling",

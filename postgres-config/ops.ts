@@ -1,15 +1,10 @@
 /**
- * The backup container's operations tool (pgharbor-ops.py, shipped as is: logical backups, restore
- * drills, the recoverability window) and the settings file it reads. Settings carry no secrets: the
- * tool takes the bucket credentials from the container's environment.
+ * The settings file of the backup container's operations tool (images/postgres/pgharbor_ops.py:
+ * logical backups, restore drills, the recoverability window). Settings carry no secrets: the tool
+ * takes the bucket credentials from the container's environment.
  */
-import { readFileSync } from "fs";
-import { join } from "path";
-import { CONTAINER_PATHS as P, STANZA } from "./paths";
+import { CONTAINER_PATHS as P, PROGRAMS, STANZA } from "./paths";
 import { RepoSettings } from "./pgbackrest-conf";
-
-/** The tool's source, uploaded verbatim (the runtime tests run this very file). */
-export const OPS_TOOL_SOURCE = readFileSync(join(__dirname, "pgharbor-ops.py"), "utf8");
 
 export interface LogicalSettings {
   /** age recipients (public keys): whoever holds a matching identity can restore; nobody else can. */
@@ -41,7 +36,7 @@ export function renderOpsConfig(i: OpsConfigInput): string {
     environment: i.environment,
     stanza: STANZA,
     pgbackrestConf: P.pgbackrestConf,
-    restoreScript: `${P.scriptsDir}/restore.sh`,
+    restoreScript: PROGRAMS.restore,
     statusDir: P.statusDir,
     scratchDir: P.restoreScratchDir,
     socketDir: P.socketDir,

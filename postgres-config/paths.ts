@@ -1,6 +1,7 @@
 /**
- * Paths inside the containers. One table so the renderers, the constructs and the runtime harness
- * (which maps every container path into a temporary root) agree on them.
+ * Paths inside the containers. One table so the renderers, the constructs, the images' programs
+ * (images/<image>/, which hard-code the same layout; __tests__/images.test.ts checks they agree) and
+ * the runtime tests agree on them.
  */
 export const CONTAINER_PATHS = {
   dataDir: "/var/lib/postgresql/data",
@@ -22,6 +23,7 @@ export const CONTAINER_PATHS = {
   pgbouncerTlsCa: "/etc/pgbouncer/tls/ca.crt",
   pgbouncerTlsKeyUpload: "/etc/pgbouncer/tls/server.key",
   pgbouncerTlsKey: "/run/pgbouncer/server.key",
+  /** Where every image keeps pgharbor's programs (images/<image>/*). */
   scriptsDir: "/usr/local/lib/pgharbor",
   secretsDir: "/run/pgharbor",
   statusDir: "/var/lib/pgharbor/status",
@@ -29,10 +31,31 @@ export const CONTAINER_PATHS = {
   /** The backup container's operations tool (logical backups, restore drills, window) and its settings. */
   opsTool: "/usr/local/lib/pgharbor/pgharbor-ops",
   opsConf: "/etc/pgharbor/ops.json",
+  /** The roles, database and lookup function the backup container reconciles on the primary. */
+  rolesSql: "/etc/pgharbor/roles.sql",
   crontab: "/etc/cron.d/pgharbor",
   pgbouncerIni: "/etc/pgbouncer/pgbouncer.ini",
   pgbouncerRunDir: "/run/pgbouncer",
 } as const;
+
+/** The programs of the images (images/<image>/), at CONTAINER_PATHS.scriptsDir. */
+export const PROGRAMS = {
+  primaryEntrypoint: `${CONTAINER_PATHS.scriptsDir}/primary-entrypoint.sh`,
+  replicaEntrypoint: `${CONTAINER_PATHS.scriptsDir}/replica-entrypoint.sh`,
+  backupEntrypoint: `${CONTAINER_PATHS.scriptsDir}/backup-entrypoint.sh`,
+  backupJob: `${CONTAINER_PATHS.scriptsDir}/backup-job.sh`,
+  restore: `${CONTAINER_PATHS.scriptsDir}/restore.sh`,
+  reconcileRoles: `${CONTAINER_PATHS.scriptsDir}/reconcile-roles.sh`,
+  postgresHealthcheck: `${CONTAINER_PATHS.scriptsDir}/healthcheck.sh`,
+  pgbouncerEntrypoint: `${CONTAINER_PATHS.scriptsDir}/entrypoint.sh`,
+  pgbouncerHealthcheck: `${CONTAINER_PATHS.scriptsDir}/healthcheck.sh`,
+  rpoProbe: `${CONTAINER_PATHS.scriptsDir}/rpo_probe.py`,
+  httpCheck: `${CONTAINER_PATHS.scriptsDir}/http_check.py`,
+} as const;
+
+/** The backup container's jobs (backup-job.sh <job>). */
+export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create" | "logical" | "drill";
+export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create", "logical", "drill"];
 
 /** The pgBackRest stanza every environment uses: one cluster per environment. */
 export const STANZA = "pgharbor";

@@ -12,9 +12,8 @@ export const ROLE_NAMES = {
   monitor: "pgharbor_monitor",
 } as const;
 
-/** Environment variables carrying the passwords into the primary container. */
+/** Environment variables carrying the passwords into the containers that need them. */
 export const PASSWORD_ENV = {
-  superuser: "POSTGRES_PASSWORD",
   app: "PGHARBOR_APP_PASSWORD",
   appReadOnly: "PGHARBOR_APP_RO_PASSWORD",
   replication: "PGHARBOR_REPLICATION_PASSWORD",

@@ -1,0 +1,43 @@
+#!/bin/sh
+# pgharbor backup container: reconciles the primary's roles, creates the stanza (idempotently; a stanza
+# of another cluster makes it fail loudly), checks archiving, takes the first full backup (and a first
+# restore drill) when the archive holds none, keeps the heartbeat going and runs cron.
+# Environment: the bucket credentials (PGBACKREST_REPO1_*, PGHARBOR_EXPIRER_*), the role passwords,
+# PGHARBOR_APP_DATABASE, PGHARBOR_INITIAL_FULL_BACKUP (1|0), PGHARBOR_INITIAL_DRILL (1|0).
+set -eu
+# shellcheck source=lib.sh
+. /usr/local/lib/pgharbor/lib.sh
+
+# cron gives its jobs no environment: the bucket secrets go to a file only root can read (the jobs
+# run as root and drop to postgres). dash's export -p prints NAME='value' lines quoted for the shell.
+umask 077
+mkdir -p "$PGHARBOR_SECRETS"
+export -p | grep -E '^export (PGBACKREST|PGHARBOR_EXPIRER)_[A-Z0-9_]+=' > "$PGHARBOR_SECRETS/backup.env" || true
+# Everything else this container writes (status files, cron's jobs) is not secret and must be readable
+# by postgres, whom `pgharbor status` runs as.
+umask 022
+install -d -o postgres -g postgres -m 0755 "$PGHARBOR_STATUS"
+install -d -o postgres -g postgres -m 0750 "$PGHARBOR_SCRATCH"
+
+"$PGHARBOR_LIB/reconcile-roles.sh"
+tries=0
+until "$PGHARBOR_LIB/backup-job.sh" stanza-create; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 90 ] || die "stanza-create kept failing; see the errors above"
+  sleep 10
+done
+"$PGHARBOR_LIB/backup-job.sh" check || log "pgbackrest check failed: archiving is not healthy yet"
+
+# A new environment is restorable minutes after deploy, not after the first scheduled full backup,
+# and its first drill evidence exists from then on (so "drill overdue" means something from day one).
+if [ "${PGHARBOR_INITIAL_FULL_BACKUP:-1}" = 1 ] && ! backrest --log-level-console=warn --output=json info 2>/dev/null | grep -q '"label"'; then
+  if [ "${PGHARBOR_INITIAL_DRILL:-1}" = 1 ]; then
+    log "the archive holds no backup yet: taking the first full backup now, then a first restore drill (in the background)"
+    ( if ! { "$PGHARBOR_LIB/backup-job.sh" full && "$PGHARBOR_LIB/backup-job.sh" drill; }; then log "the first full backup or drill failed; the schedule retries"; fi ) &
+  else
+    log "the archive holds no backup yet: taking the first full backup now (in the background)"
+    ( if ! "$PGHARBOR_LIB/backup-job.sh" full; then log "the first full backup failed; the schedule retries"; fi ) &
+  fi
+fi
+"$PGHARBOR_LIB/heartbeat.sh" &
+exec cron -f -L 15

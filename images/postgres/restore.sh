@@ -1,0 +1,50 @@
+#!/bin/sh
+# Restores the archive into an EMPTY directory of the backup container: to a time, an LSN, a named
+# restore point or the latest WAL. The copy never archives into the environment's stanza
+# (archive_mode=off is appended to its postgresql.auto.conf) until an operator promotes it on purpose.
+# usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN|NAME] [--set BACKUP_LABEL]
+set -eu
+# shellcheck source=lib.sh
+. /usr/local/lib/pgharbor/lib.sh
+
+usage() { echo "usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN] [--set BACKUP_LABEL]" >&2; exit 2; }
+to=latest; into=""; set=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --to) to="${2:?}"; shift 2 ;;
+    --into) into="${2:?}"; shift 2 ;;
+    --set) set="${2:?}"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+[ -n "$into" ] || usage
+case "$into" in
+  /*) ;;
+  *) die "--into $into: give an absolute path" ;;
+esac
+# Checked before anything is created or changed: never the live data directory, never a non-empty one.
+real=$(realpath -m "$into")
+case "$real/" in
+  "$PGDATA"/*|"$(realpath -m "$PGDATA")"/*) die "--into $into is the live data directory (or inside it): refusing" ;;
+esac
+case "$(realpath -m "$PGDATA")/" in
+  "$real"/*) die "--into $into holds the live data directory: refusing" ;;
+esac
+if [ -e "$into" ]; then
+  [ -d "$into" ] || die "--into $into exists and is not a directory"
+  [ -z "$(ls -A "$into")" ] || die "$into is not empty: refusing to restore over it"
+fi
+# shellcheck disable=SC1091
+[ -r "$PGHARBOR_SECRETS/backup.env" ] && . "$PGHARBOR_SECRETS/backup.env"
+case "$to" in
+  latest) set -- --type=default ;;
+  */*) set -- --type=lsn "--target=$to" --target-action=promote ;;
+  [0-9][0-9][0-9][0-9]-*) set -- --type=time "--target=$to" --target-action=promote ;;
+  *) set -- --type=name "--target=$to" --target-action=promote ;;
+esac
+[ -z "$set" ] || set -- "$@" "--set=$set"
+as_postgres install -d -m 0700 "$into"
+log "restoring to $to into $into"
+as_postgres pgbackrest --config="$PGBACKREST_CONF" --stanza="$PGHARBOR_STANZA" "--pg1-path=$into" "$@" restore
+printf "\n# pgharbor restore: this copy must not archive into the environment's stanza.\narchive_mode = 'off'\n" | as_postgres tee -a "$into/postgresql.auto.conf" >/dev/null
+log "restore complete: start it with postgres -D $into"
