@@ -3,57 +3,9 @@
  * never ask which environment they are in. Replace the example hosts, addresses and bucket names
  * with yours before `cdktf deploy staging|prod`.
  */
-import type { PostgresPrimaryProps } from "../constructs/postgres-primary";
-import type { PostgresReplicaProps } from "../constructs/postgres-replica";
-import type { PgBouncerProps } from "../constructs/pgbouncer";
-import type { BackupCronProps } from "../constructs/backup-cron";
-import type { MonitoringProps } from "../constructs/monitoring";
+import type { EnvironmentConfig } from "./schema";
 
-export interface HostConfig {
-  /** @default "unix:///var/run/docker.sock" */
-  readonly dockerHost?: string;
-  /** Address the environment's other hosts reach this one at. */
-  readonly privateAddress?: string;
-}
-
-export type ArchiveConfig =
-  | { readonly kind: "local-s3"; readonly bucketName?: string; readonly image?: string }
-  | {
-      readonly kind: "aws-s3";
-      readonly bucketName: string;
-      readonly region: string;
-      readonly noncurrentVersionRetentionDays?: number;
-      readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
-    };
-
-export type StateConfig =
-  | { readonly kind: "local" }
-  | { readonly kind: "s3"; readonly bucket: string; readonly key: string; readonly region: string };
-
-export interface EnvironmentConfig {
-  /** Stack name: `cdktf deploy <name>`. Lowercase letters, digits, hyphens. */
-  readonly name: string;
-  /** Docker hosts by name; the first one is the default host for everything. */
-  readonly hosts: Record<string, HostConfig>;
-  readonly primary: Omit<PostgresPrimaryProps, "environment" | "host" | "archive" | "ca" | "protectData"> & { readonly host?: string };
-  /** Number of streaming replicas. */
-  readonly replicas: number;
-  /** Hosts the replicas are spread over, round robin. @default - the primary's host */
-  readonly replicaHosts?: string[];
-  readonly replica?: Pick<PostgresReplicaProps, "memoryMiB" | "cpus">;
-  readonly pgbouncer?: Omit<PgBouncerProps, "primary" | "replicas" | "host"> & { readonly host?: string };
-  readonly archive: ArchiveConfig;
-  readonly backup?: Omit<BackupCronProps, "primary">;
-  readonly monitoring?: Pick<MonitoringProps, "prometheus" | "probeIntervalSeconds" | "certificateWarningDays">;
-  readonly state: StateConfig;
-  /** Refuse destroying volumes, bucket, key and cipher passphrase. */
-  readonly protect: boolean;
-  /**
-   * Host name applications use to reach PgBouncer (DATABASE_URL).
-   * @default - pgbouncer.publishAddress
-   */
-  readonly clientAddress?: string;
-}
+export type { ArchiveConfig, EnvironmentConfig, HostConfig, StateConfig } from "./schema";
 
 /**
  * age public keys logical backups are encrypted to, per environment. These are pgharbor's examples:

@@ -17,6 +17,7 @@ import { PolicyPack } from "../constructs/policy/pack";
 import { CertificateAuthority } from "../constructs/certificate-authority";
 import { readOnlyRole } from "../postgres-config/roles";
 import { EnvironmentConfig } from "./environments";
+import { checkEnvironmentShape } from "./schema";
 
 /** Object Lock must not keep objects longer than the backups they belong to are retained. */
 function objectLockRules(env: EnvironmentConfig) {
@@ -83,6 +84,7 @@ export class PostgresStack extends TerraformStack {
   public readonly monitoring: Monitoring;
 
   constructor(scope: Construct, env: EnvironmentConfig) {
+    checkEnvironmentShape(env);
     checkEnvironment(env);
     super(scope, env.name);
     if (env.state.kind === "s3") {
