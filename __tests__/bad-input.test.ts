@@ -63,6 +63,38 @@ export const class7: Case[] = [
   ["aws-s3 without a bucket name", { ...staging, archive: { kind: "aws-s3", region: "eu-west-1" } }, /\[staging\/archive\] bucketName = \(unset\): is required/],
 ];
 
+export const class2: Case[] = [
+  ["role named after a reserved keyword", v(dev, { primary: { appUser: "user" } }), /^\[dev\/primary\] appUser = "user": is an SQL keyword, reserved in PostgreSQL: every statement, PgBouncer and each client would have to quote it\. Fix: use a name like "app"/],
+  ["role named order", v(dev, { primary: { appUser: "order" } }), /appUser = "order": is an SQL keyword, reserved/],
+  ["database named select", v(dev, { primary: { appDatabase: "select" } }), /\[dev\/primary\] appDatabase = "select": is an SQL keyword/],
+  ["role named left (function or type names only)", v(dev, { primary: { appUser: "left" } }), /appUser = "left": is an SQL keyword, reserved \(function or type names only\)/],
+  ["database named int (column names only)", v(dev, { primary: { appDatabase: "int" } }), /appDatabase = "int": is an SQL keyword, reserved \(column names only\)/],
+  ["role current_user targets the superuser", v(dev, { primary: { appUser: "current_user" } }), /appUser = "current_user": is a special name \(as a role it names whoever runs the statement: the superuser during role reconciliation\)/],
+  ["role session_user", v(dev, { primary: { appUser: "session_user" } }), /appUser = "session_user": is a special name/],
+  ["role current_role", v(dev, { primary: { appUser: "current_role" } }), /appUser = "current_role": is a special name/],
+  ["role public", v(dev, { primary: { appUser: "public" } }), /appUser = "public": is a special name \(PUBLIC means every role/],
+  ["database public", v(dev, { primary: { appDatabase: "public" } }), /appDatabase = "public": is a special name/],
+  ["role none", v(dev, { primary: { appUser: "none" } }), /appUser = "none": is a special name \(PostgreSQL reserves the role name NONE\)/],
+  ["role pg_ prefix", v(dev, { primary: { appUser: "pg_app" } }), /appUser = "pg_app": starts with "pg_", which PostgreSQL reserves/],
+  ["database pg_ prefix", v(dev, { primary: { appDatabase: "pg_shop" } }), /appDatabase = "pg_shop": starts with "pg_"/],
+  ["role pgharbor prefix", v(dev, { primary: { appUser: "pgharbor_app" } }), /appUser = "pgharbor_app": starts with "pgharbor", which pgharbor reserves/],
+  ["role replicator", v(dev, { primary: { appUser: "replicator" } }), /appUser = "replicator": is a special name \(it is pgharbor's replication role\)/],
+  ["database template1", v(dev, { primary: { appDatabase: "template1" } }), /appDatabase = "template1": is a special name \(it is a template database\)/],
+  ["role whose _ro role passes 63 bytes", v(dev, { primary: { appUser: "a".repeat(61) } }), /appUser = "a{61}": is 61 bytes: pgharbor derives "aaaaaaaa…_ro" from it, and PostgreSQL truncates names past 63 bytes\. Fix: use at most 60 bytes/],
+  ["database whose PgBouncer _ro name passes 63 bytes", v(dev, { primary: { appDatabase: "d".repeat(62) } }), /appDatabase = "d{62}": is 62 bytes.*Fix: use at most 60 bytes/],
+  ["uppercase role", v(dev, { primary: { appUser: "App" } }), /appUser = "App": must be a lowercase SQL identifier/],
+  ["role starting with a digit", v(dev, { primary: { appUser: "1app" } }), /appUser = "1app": must be a lowercase SQL identifier/],
+  ["empty role", v(dev, { primary: { appUser: "" } }), /appUser = "": must be a lowercase SQL identifier/],
+  ["role with a quote", v(dev, { primary: { appUser: 'app"; DROP ROLE postgres; --' } }), /appUser = .*: must be a lowercase SQL identifier/],
+];
+
+describe("class 2: SQL identifiers", () => {
+  test.each(class2)("%s", (_n, env, message) => expectRefused(env, message));
+  test.each([["data (an unreserved keyword)", "data"], ["60 bytes", "a".repeat(60)], ["underscores", "shop_eu_1"]])("allowed: %s", (_n, name) => {
+    expect(() => buildApp({ environments: [variant(dev, { primary: { appUser: name, appDatabase: name } })], outdir: "/tmp/pgharbor-bad-input-unused" })).not.toThrow();
+  });
+});
+
 describe("class 1: unknown or mistyped keys fail synth with the path and the nearest valid key", () => {
   test.each(class1)("%s", (_n, env, message) => expectRefused(env, message));
   test("every problem of an environment is listed, each on its own line", () => {

@@ -54,7 +54,7 @@ describe("PostgresPrimary (dev)", () => {
     for (const v of ["PGHARBOR_APP_PASSWORD", "PGHARBOR_APP_RO_PASSWORD", "PGHARBOR_REPLICATION_PASSWORD", "PGHARBOR_POOLER_PASSWORD", "PGHARBOR_MONITOR_PASSWORD"]) {
       expect(backup.env).toContainEqual(expect.stringMatching(new RegExp(`^${v}=\\$\\{random_password\\.`)));
     }
-    expect(file(backup, "/usr/local/lib/pgharbor/roles.sql")).toMatch(/ALTER ROLE app LOGIN/);
+    expect(file(backup, "/usr/local/lib/pgharbor/roles.sql")).toMatch(/ALTER ROLE "app" LOGIN/);
   });
 
   test("TLS: server certificate from the environment's CA, key handed to postgres by the entrypoint", () => {

@@ -52,15 +52,15 @@ describe("roles.sql", () => {
   test("passwords come from the environment, never the file", () => {
     for (const env of [PASSWORD_ENV.app, PASSWORD_ENV.replication, PASSWORD_ENV.pooler, PASSWORD_ENV.monitor]) expect(sql).toMatch(new RegExp(`^\\\\getenv \\w+ ${env}$`, "m"));
     expect(sql).toMatch(/\\getenv app_password PGHARBOR_APP_PASSWORD/);
-    expect(sql).toMatch(/ALTER ROLE shop LOGIN NOSUPERUSER .* PASSWORD :'app_password';/);
+    expect(sql).toMatch(/ALTER ROLE "shop" LOGIN NOSUPERUSER .* PASSWORD :'app_password';/);
     expect(sql).not.toMatch(/PASSWORD '[^:]/);
   });
   test("statements that carry passwords are kept out of the server log", () => {
     expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf(" PASSWORD :'"));
   });
   test("replication role may replicate, nothing else may", () => {
-    expect(sql).toMatch(/ALTER ROLE replicator LOGIN REPLICATION NOSUPERUSER/);
-    expect(sql).toMatch(/ALTER ROLE shop .*NOREPLICATION/);
+    expect(sql).toMatch(/ALTER ROLE "replicator" LOGIN REPLICATION NOSUPERUSER/);
+    expect(sql).toMatch(/ALTER ROLE "shop" .*NOREPLICATION/);
   });
   test("lookup function is SECURITY DEFINER with a pinned search_path, refuses superusers", () => {
     expect(sql).toMatch(/SECURITY DEFINER/);
@@ -70,6 +70,18 @@ describe("roles.sql", () => {
   });
   test("application database created for the application role", () => {
     expect(sql).toMatch(/CREATE DATABASE %I OWNER %I', 'shopdb', 'shop'/);
+  });
+  test("every role and database name is quoted as an identifier, every compared name as a literal", () => {
+    // Names pgharbor validation refuses still come out as one identifier each: quoting does not rely on validation.
+    const odd = renderRolesSql({ appUser: 'we"ird', appDatabase: "it's", major: 17 });
+    expect(odd).toMatch(/^ALTER ROLE "we""ird" LOGIN/m);
+    expect(odd).toMatch(/^ALTER ROLE "we""ird_ro" SET default_transaction_read_only = on;$/m);
+    expect(odd).toMatch(/WHERE rolname = 'we"ird'\) \\gexec/);
+    expect(odd).toMatch(/WHERE datname = 'it''s'\) \\gexec/);
+    expect(odd).toMatch(/^REVOKE ALL ON DATABASE "it's" FROM PUBLIC;$/m);
+    expect(odd).toMatch(/^\\connect "it's"$/m);
+    expect(odd).toMatch(/GRANT SELECT ON TABLES TO "we""ird_ro";$/m);
+    for (const line of sql.split("\n").filter((l) => /^(ALTER|GRANT|REVOKE) /.test(l))) expect(line).not.toMatch(/ (ROLE|TO|DATABASE|FOR ROLE) (shop|shopdb|shop_ro|replicator|pgharbor_\w+)\b/);
   });
 });
 

@@ -18,7 +18,8 @@ import {
 } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
-import { IDENTIFIER, PASSWORD_ENV, RESERVED_NAMES } from "../postgres-config/roles";
+import { PASSWORD_ENV } from "../postgres-config/roles";
+import { identifierProblem } from "../postgres-config/identifiers";
 import { renderPrimaryEntrypoint } from "../postgres-config/scripts";
 import { DockerHost } from "./docker-host";
 import { check, isInt, PgharborConfigError, Rule } from "./errors";
@@ -188,8 +189,11 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
     { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > 10000, field: "maxConnections", value: r.maxConnections, problem: "must be a whole number from 10 to 10000", fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
     { when: !isInt(r.rpoSeconds) || r.rpoSeconds < 1 || r.rpoSeconds > 86400, field: "rpoSeconds", value: r.rpoSeconds, problem: "must be a whole number of seconds from 1 to 86400", fix: "state the data loss you accept, e.g. 60" },
     { when: !isInt(r.maxSlot) || r.maxSlot < 64, field: "maxSlotWalKeepSizeMiB", value: r.maxSlot, problem: "must cap slot WAL at a whole number of MiB ≥ 64 (unlimited lets a dead replica fill the disk)", fix: "set a cap below the free space of the data volume, e.g. 4096" },
-    { when: !IDENTIFIER.test(r.appUser) || RESERVED_NAMES.has(r.appUser), field: "appUser", value: r.appUser, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
-    { when: !IDENTIFIER.test(r.appDatabase) || RESERVED_NAMES.has(r.appDatabase), field: "appDatabase", value: r.appDatabase, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
+    ...(["appUser", "appDatabase"] as const).map((field): Rule => {
+      // appUser_ro is the read-only role; appDatabase_ro PgBouncer's read-only database.
+      const bad = identifierProblem(r[field], "_ro");
+      return { when: bad !== undefined, field, value: r[field], problem: bad?.problem ?? "", fix: bad?.fix ?? "" };
+    }),
     { when: !isInt(r.publishPort) || r.publishPort < 1 || r.publishPort > 65535, field: "publishPort", value: r.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 5432" },
     { when: p.tlsMinVersion !== undefined && p.tlsMinVersion !== "TLSv1.2" && p.tlsMinVersion !== "TLSv1.3", field: "tlsMinVersion", value: p.tlsMinVersion, problem: "is not a TLS version pgharbor allows", fix: 'use "TLSv1.3" (default) or "TLSv1.2" for old clients' },
     { when: p.logMinDurationStatementMs !== undefined && (!isInt(p.logMinDurationStatementMs) || p.logMinDurationStatementMs < -1), field: "logMinDurationStatementMs", value: p.logMinDurationStatementMs, problem: "must be a whole number of milliseconds, or -1 for off", fix: "use e.g. 1000" },

@@ -1,3 +1,5 @@
+import { quoteIdent, quoteLiteral } from "./identifiers";
+
 /**
  * Roles and the script that reconciles them on every primary start (idempotent, so a rotated password
  * or a new role takes effect on the next restart without re-initialising the cluster).
@@ -22,11 +24,6 @@ export const PASSWORD_ENV = {
   monitor: "PGHARBOR_MONITOR_PASSWORD",
 } as const;
 
-/** Names PostgreSQL or pgharbor reserve: refused as the application role or database. */
-export const RESERVED_NAMES = new Set<string>(["postgres", "template0", "template1", "public", ...Object.values(ROLE_NAMES)]);
-
-export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
 /** The application's read-only role: `<appUser>_ro`. */
 export function readOnlyRole(appUser: string): string {
   return `${appUser}_ro`;
@@ -38,15 +35,21 @@ export interface RolesInput {
   major: number;
 }
 
-/** SQL (psql script) creating/updating the roles, the application database and the pooler lookup function. */
+/**
+ * SQL (psql script) creating/updating the roles, the application database and the pooler lookup
+ * function. Every identifier is double-quoted and every name compared as a quoted literal, whatever
+ * validation let through.
+ */
 export function renderRolesSql(input: RolesInput): string {
-  const { appUser, appDatabase } = input;
-  const appRo = readOnlyRole(appUser);
-  const r = ROLE_NAMES;
+  const q = quoteIdent;
+  const appUser = q(input.appUser);
+  const appDatabase = q(input.appDatabase);
+  const appRo = q(readOnlyRole(input.appUser));
+  const r = Object.fromEntries(Object.entries(ROLE_NAMES).map(([k, v]) => [k, q(v)])) as Record<keyof typeof ROLE_NAMES, string>;
   const ensureRole = (name: string, attrs: string, pwVar: string | undefined) =>
     [
-      `SELECT format('CREATE ROLE %I', '${name}') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${name}') \\gexec`,
-      `ALTER ROLE ${name} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
+      `SELECT format('CREATE ROLE %I', ${quoteLiteral(name)}) WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(name)}) \\gexec`,
+      `ALTER ROLE ${q(name)} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
     ].join("\n");
   const limited = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS";
   return `-- Roles reconciled by pgharbor on every primary start. Do not edit: change the stack.
@@ -59,15 +62,15 @@ export function renderRolesSql(input: RolesInput): string {
 -- Never write the passwords below to the server log, whatever log_statement says.
 SET log_statement = 'none';
 SET log_min_duration_statement = -1;
-${ensureRole(appUser, `${limited} NOREPLICATION`, "app_password")}
-${ensureRole(appRo, `${limited} NOREPLICATION`, "app_ro_password")}
+${ensureRole(input.appUser, `${limited} NOREPLICATION`, "app_password")}
+${ensureRole(readOnlyRole(input.appUser), `${limited} NOREPLICATION`, "app_ro_password")}
 ALTER ROLE ${appRo} SET default_transaction_read_only = on;
-${ensureRole(r.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
-${ensureRole(r.pooler, `${limited} NOREPLICATION`, "pooler_password")}
-${ensureRole(r.monitor, `${limited} NOREPLICATION`, "monitor_password")}
+${ensureRole(ROLE_NAMES.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
+${ensureRole(ROLE_NAMES.pooler, `${limited} NOREPLICATION`, "pooler_password")}
+${ensureRole(ROLE_NAMES.monitor, `${limited} NOREPLICATION`, "monitor_password")}
 GRANT pg_monitor TO ${r.monitor};
 -- Backup role: the grants pgBackRest needs for backup/check, logging in over the socket only (peer map).
-${ensureRole(r.backup, `${limited} NOREPLICATION`, undefined)}
+${ensureRole(ROLE_NAMES.backup, `${limited} NOREPLICATION`, undefined)}
 GRANT pg_read_all_settings TO ${r.backup};
 GRANT pg_checkpoint TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO ${r.backup};
@@ -75,7 +78,7 @@ GRANT EXECUTE ON FUNCTION pg_backup_stop(boolean) TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_switch_wal() TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO ${r.backup};
-SELECT format('CREATE DATABASE %I OWNER %I', '${appDatabase}', '${appUser}') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${appDatabase}') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', ${quoteLiteral(input.appDatabase)}, ${quoteLiteral(input.appUser)}) WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(input.appDatabase)}) \\gexec
 REVOKE ALL ON DATABASE ${appDatabase} FROM PUBLIC;
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 GRANT CONNECT ON DATABASE postgres TO ${r.monitor}, ${r.backup};
@@ -107,7 +110,7 @@ CREATE OR REPLACE FUNCTION pgharbor.user_lookup(i_username text, OUT uname text,
 AS $fn$
   SELECT rolname::text, rolpassword::text FROM pg_catalog.pg_authid
   WHERE rolname = i_username AND rolcanlogin AND NOT rolsuper AND NOT rolreplication
-    AND rolname <> '${r.pooler}'
+    AND rolname <> ${quoteLiteral(ROLE_NAMES.pooler)}
 $fn$;
 REVOKE ALL ON FUNCTION pgharbor.user_lookup(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgharbor.user_lookup(text) TO ${r.pooler};
