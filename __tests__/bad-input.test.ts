@@ -95,6 +95,84 @@ describe("class 2: SQL identifiers", () => {
   });
 });
 
+const params = (parameters: Record<string, unknown>, more: Record<string, unknown> = {}) => v(dev, { primary: { ...dev.primary, parameters, ...more } });
+const ACK = "CI cluster rebuilt from scratch on every run; speed matters more than its data";
+
+export const class3: Case[] = [
+  ["newline smuggling a second setting", params({ application_name: "x\nfsync = off" }), /^\[dev\/primary\] parameters\.application_name = "x\\nfsync = off": application_name holds a line break or another control character: postgresql\.conf would break, or gain a line\. Fix: write the value on one line/],
+  ["carriage return", params({ search_path: "public\r" }), /parameters\.search_path = "public\\r": search_path holds a line break/],
+  ["NaN", params({ random_page_cost: NaN }), /parameters\.random_page_cost = NaN: random_page_cost is not a finite number/],
+  ["Infinity", params({ work_mem: Infinity }), /parameters\.work_mem = Infinity: work_mem is not a finite number/],
+  ["fsync off", params({ fsync: false }), /parameters\.fsync = false: fsync turns off crash safety: an OS crash or power loss can corrupt the whole cluster\. Fix: remove it, or acknowledge the risk with acknowledgeRisk: \{ "parameters\.fsync": "<why, in a sentence>" \}/],
+  ["fsync off as a string", params({ fsync: "of" }), /parameters\.fsync = "of": fsync turns off crash safety/],
+  ["full_page_writes off", params({ full_page_writes: "off" }), /parameters\.full_page_writes = "off": full_page_writes turns off torn-page protection/],
+  ["synchronous_commit off", params({ synchronous_commit: false }), /parameters\.synchronous_commit = false: synchronous_commit acknowledges commits before they are on disk/],
+  ["data_sync_retry on", params({ data_sync_retry: "on" }), /parameters\.data_sync_retry = "on": data_sync_retry keeps running after a failed fsync/],
+  ["a developer option", params({ zero_damaged_pages: true }), /parameters\.zero_damaged_pages = true: zero_damaged_pages is a developer option/],
+  ["acknowledgement without a reason", params({ fsync: false }, { acknowledgeRisk: { "parameters.fsync": "ok" } }), /\[dev\/primary\] acknowledgeRisk\["parameters\.fsync"\] = "ok": is not a reason \(at least 20 characters/],
+  ["acknowledgement of nothing", params({}, { acknowledgeRisk: { "parameters.fsync": ACK } }), /acknowledgeRisk\["parameters\.fsync"\] = .*: acknowledges nothing: parameters\.fsync carries no risk here\. Fix: remove the acknowledgement/],
+  ["archive_library beside archive_command", params({ archive_library: "basic_archive" }), /parameters\.archive_library = "basic_archive": archive_library is managed by pgharbor \(WAL goes to the bucket through archive_command; an archive library beside it stops archiving\)\. Fix: remove it from parameters/],
+  ["recovery target", params({ recovery_target_time: "2026-01-01 00:00:00+00" }), /recovery_target_time is managed by pgharbor \(a recovery target would stop every replica's replay there/],
+  ["recovery target, odd case", params({ Recovery_Target_Name: "x" }), /parameters\.Recovery_Target_Name = "x": Recovery_Target_Name is managed by pgharbor/],
+  ["primary_conninfo", params({ primary_conninfo: "host=evil" }), /primary_conninfo is managed by pgharbor/],
+  ["restore_command", params({ restore_command: "cp /x %p" }), /restore_command is managed by pgharbor/],
+  ["ssl_ciphers", params({ ssl_ciphers: "ALL" }), /ssl_ciphers is managed by pgharbor \(TLS is pgharbor's/],
+  ["ssl_max_protocol_version", params({ ssl_max_protocol_version: "TLSv1.2" }), /ssl_max_protocol_version is managed by pgharbor/],
+  ["wal_level minimal", params({ wal_level: "minimal" }), /wal_level is managed by pgharbor/],
+  ["read-only by default", params({ default_transaction_read_only: true }), /default_transaction_read_only is managed by pgharbor \(the read-write pool, the heartbeat and role reconciliation write/],
+  ["TimeZone and timezone", params({ TimeZone: "UTC", timezone: "Europe/Paris" }), /parameters\.timezone = "Europe\/Paris": timezone is set twice \(as TimeZone and timezone\): parameter names are case-insensitive/],
+  ["case-insensitive shared_buffers still checked against memory", params({ Shared_Buffers: "2GB" }), /\[dev\/primary\] memoryMiB = 512: is too small: shared_buffers 2GB/],
+  ["read-only (internal) parameter", params({ block_size: 16384 }), /parameters\.block_size = 16384: block_size is read-only: it reports how PostgreSQL was built or initialised/],
+  ["enum value that does not exist", params({ wal_compression: "gzip" }), /parameters\.wal_compression = "gzip": wal_compression is not one of pglz, lz4, zstd, on, off/],
+  ["integer below its minimum", params({ autovacuum_max_workers: 0 }), /parameters\.autovacuum_max_workers = 0: autovacuum_max_workers is outside 1 to 262143/],
+  ["memory value past its maximum", params({ wal_buffers: "4TB" }), /parameters\.wal_buffers = "4TB": wal_buffers is outside -1 to 262143 \(unit 8kB\)/],
+  ["time parameter with a memory unit", params({ statement_timeout: "5MB" }), /parameters\.statement_timeout = "5MB": statement_timeout has unit "MB", which is not a unit of time/],
+  ["unit on a parameter without one", params({ random_page_cost: "1.1ms" }), /random_page_cost has a unit \("ms"\), but this parameter takes none/],
+  ["fraction for a whole-number parameter", params({ max_locks_per_transaction: 64.5 }), /max_locks_per_transaction is not a whole number/],
+  ["boolean that is not one", params({ jit: "maybe" }), /parameters\.jit = "maybe": jit is not a boolean\. Fix: use true or false/],
+  ["name with spaces and =", params({ "work_mem = 1GB": 1 }), /parameters\.work_mem = 1GB = 1: work_mem = 1GB is not a parameter name/],
+  ["shared_preload_libraries without pg_stat_statements", params({ shared_preload_libraries: "auto_explain" }), /shared_preload_libraries leaves out pg_stat_statements/],
+  ["pg_stat_statements parameter, bad value", params({ "pg_stat_statements.max": "lots" }), /pg_stat_statements\.max is not a number/],
+  ["pg_stat_statements parameter misspelt", params({ "pg_stat_statements.trak": "all" }), /pg_stat_statements\.trak is not a PostgreSQL 17 parameter\. Fix: did you mean "pg_stat_statements\.track"\?/],
+  ["a 17 parameter on 15", params({ transaction_timeout: "1min" }, { majorVersion: 15 }), /transaction_timeout does not exist in PostgreSQL 15 \(only in 17\)/],
+];
+
+export const class8: Case[] = [
+  ["log_statement ddl logs ALTER ROLE … PASSWORD", params({ log_statement: "ddl" }), /parameters\.log_statement = "ddl": log_statement is managed by pgharbor \(pgharbor sets 'none': 'ddl', 'mod' and 'all' log ALTER ROLE … PASSWORD in clear/],
+  ["log_statement all", params({ log_statement: "all" }), /log_statement is managed by pgharbor/],
+  ["log_statement mod", params({ LOG_STATEMENT: "mod" }), /parameters\.LOG_STATEMENT = "mod": LOG_STATEMENT is managed by pgharbor/],
+  ["failing statements logged with their text", params({ log_min_error_statement: "error" }), /log_min_error_statement is managed by pgharbor \(pgharbor sets 'panic'/],
+  ["slow-statement logging without acknowledgement", v(dev, { primary: { logMinDurationStatementMs: 0 } }), /\[dev\/primary\] logMinDurationStatementMs = 0: logs slow statements with their text, and PostgreSQL cannot leave out the password of a slow ALTER ROLE … PASSWORD\. Fix: leave it unset \(-1\) and read pg_stat_statements, or acknowledge/],
+  ["log_min_duration_statement directly", params({ log_min_duration_statement: 0 }), /log_min_duration_statement is managed by pgharbor \(set `logMinDurationStatementMs` instead/],
+  ["sampled statement logging", params({ log_min_duration_sample: 0 }), /log_min_duration_sample is managed by pgharbor \(sampled statements are logged with their text/],
+  ["transaction sampling", params({ log_transaction_sample_rate: 1 }), /log_transaction_sample_rate is managed by pgharbor/],
+  ["parse trees in the log", params({ debug_print_parse: true }), /debug_print_parse is managed by pgharbor \(parse trees hold every constant/],
+  ["debug log levels", params({ log_min_messages: "debug2" }), /parameters\.log_min_messages = "debug2": log_min_messages at debug levels the server logs statement text/],
+  ["pg_stat_statements keeping utility statements", params({ "pg_stat_statements.track_utility": true }), /pg_stat_statements\.track_utility is managed by pgharbor \(pgharbor sets it off: pg_stat_statements stores utility statements such as ALTER ROLE … PASSWORD with their literal/],
+  ["logging collector into the data directory", params({ logging_collector: true }), /logging_collector is managed by pgharbor \(logs go to stderr/],
+];
+
+describe("class 3: PostgreSQL parameters", () => {
+  test.each(class3)("%s", (_n, env, message) => expectRefused(env, message));
+  test.each([
+    ["application_name (missing from the old catalogue)", { application_name: "pgharbor" }, {}],
+    ["timezone in any case", { timezone: "UTC" }, {}],
+    ["an extension's placeholder", { "auto_explain.log_min_duration": "1s" }, {}],
+    ["units PostgreSQL understands", { statement_timeout: "30s", work_mem: "16MB", checkpoint_timeout: "15min" }, {}],
+    ["fsync off, acknowledged with a reason", { fsync: false }, { acknowledgeRisk: { "parameters.fsync": ACK } }],
+    ["synchronous_commit local (no synchronous standby: not a risk)", { synchronous_commit: "local" }, {}],
+  ])("allowed: %s", (_n, parameters, more) => {
+    expect(() => buildApp({ environments: [params(parameters, more) as EnvironmentConfig], outdir: "/tmp/pgharbor-bad-input-unused" })).not.toThrow();
+  });
+});
+
+describe("class 8: no password reaches a server log (synth side; engine-pending/password-logging.engine.ts runs it)", () => {
+  test.each(class8)("%s", (_n, env, message) => expectRefused(env, message));
+  test("slow-statement logging with a written acknowledgement", () => {
+    expect(() => buildApp({ environments: [v(dev, { primary: { logMinDurationStatementMs: 1000, acknowledgeRisk: { logMinDurationStatementMs: "staging only: we need slow-query text while tuning; password rotations are done by pgharbor" } } }) as EnvironmentConfig], outdir: "/tmp/pgharbor-bad-input-unused" })).not.toThrow();
+  });
+});
+
 describe("class 1: unknown or mistyped keys fail synth with the path and the nearest valid key", () => {
   test.each(class1)("%s", (_n, env, message) => expectRefused(env, message));
   test("every problem of an environment is listed, each on its own line", () => {

@@ -67,7 +67,7 @@ describe("PostgresPrimary (dev)", () => {
   });
 
   test("logging baseline", () => {
-    for (const line of ["log_connections = 'on'", "log_disconnections = 'on'", "log_replication_commands = 'on'", "log_statement = 'ddl'", "log_min_duration_statement = 1000"]) expect(conf).toContain(`\n${line}\n`);
+    for (const line of ["log_connections = 'on'", "log_disconnections = 'on'", "log_replication_commands = 'on'", "log_statement = 'none'", "log_min_error_statement = 'panic'", "log_min_duration_statement = -1", "pg_stat_statements.track_utility = 'off'"]) expect(conf).toContain(`\n${line}\n`);
   });
 
   test("no port published in a single-host environment", () => {

@@ -5,8 +5,8 @@ import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { PostgresMajor, SUPPORTED_MAJORS } from "../postgres-config/parameter-catalogue";
 import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
+import { canonicalParameters, checkParameterOverrides, riskyParameters } from "../postgres-config/parameter-policy";
 import {
-  checkParameterOverrides,
   deriveMemorySettings,
   memoryValueToMiB,
   MemorySettings,
@@ -27,6 +27,7 @@ import { IWalArchive } from "./wal-archive";
 import { generatedSecret } from "./secrets";
 import { literal } from "./terraform-text";
 import { CertificateAuthority, ServerCertificate } from "./certificate-authority";
+import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -97,10 +98,20 @@ export interface PostgresPrimaryProps {
    */
   readonly maxSlotWalKeepSizeMiB?: number;
   /**
-   * Extra or overriding postgresql.conf parameters, checked against the major's parameter list.
+   * Extra or overriding postgresql.conf parameters, checked against the major's parameter catalogue
+   * (names case-insensitive; values by type, unit and range). Parameters pgharbor manages are refused
+   * with the reason; values that risk data need `acknowledgeRisk`.
    * @default {}
    */
   readonly parameters?: Record<string, ParameterValue>;
+  /**
+   * Risky settings accepted on purpose, each with a written reason (at least 20 characters), keyed by
+   * the field the error names: `"parameters.fsync"`, `"parameters.full_page_writes"`,
+   * `"parameters.synchronous_commit"`, `"parameters.data_sync_retry"`, a developer option
+   * (`"parameters.zero_damaged_pages"`, …) or `"logMinDurationStatementMs"`.
+   * @default - none: every risky setting fails synth
+   */
+  readonly acknowledgeRisk?: RiskAcknowledgements;
   /** @default "app" */
   readonly appUser?: string;
   /** @default "app" */
@@ -132,8 +143,11 @@ export interface PostgresPrimaryProps {
    */
   readonly tlsMinVersion?: TlsVersion;
   /**
-   * Log statements running longer than this (milliseconds); -1 turns it off.
-   * @default 1000
+   * Log statements running longer than this (milliseconds), with their text. PostgreSQL cannot redact
+   * a statement, so a slow `ALTER ROLE … PASSWORD` would land in the log with its password: turning
+   * it on needs `acknowledgeRisk: { logMinDurationStatementMs: "<why>" }`. pg_stat_statements
+   * (preloaded, constants normalised) is the way to find slow queries without logging them.
+   * @default -1 (off)
    */
   readonly logMinDurationStatementMs?: number;
 }
@@ -229,6 +243,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly containerName: string;
   private readonly replicas: string[] = [];
   private readonly props: PostgresPrimaryProps;
+  /** The user's parameters, validated, spelled as the server spells them. */
+  private readonly parameters: Record<string, ParameterValue>;
   private readonly maxSlotWalKeepSizeMiB: number;
   private readonly publishPort: number;
 
@@ -248,14 +264,26 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     };
     check(where, primaryRules(props, resolved));
     const major = resolved.major as PostgresMajor;
-    const parameters = props.parameters ?? {};
-    check(
-      where,
-      checkParameterOverrides(major, parameters).map((pr) => ({ when: true, field: `parameters.${pr.name}`, value: parameters[pr.name], problem: `${pr.name} ${pr.problem}`, fix: pr.fix })),
-    );
+    const given = props.parameters ?? {};
+    const logsStatements = (props.logMinDurationStatementMs ?? -1) >= 0;
+    const risks = [...riskyParameters(major, given).map((r) => r.key), ...(logsStatements ? ["logMinDurationStatementMs"] : [])];
+    const acks = acknowledge(props.acknowledgeRisk, risks);
+    check(where, [
+      ...checkParameterOverrides(major, given, acks.acknowledged).map((pr) => ({ when: true, field: `parameters.${pr.name}`, value: given[pr.name], problem: `${pr.name} ${pr.problem}`, fix: pr.fix })),
+      {
+        when: logsStatements && !acks.acknowledged.has("logMinDurationStatementMs"),
+        field: "logMinDurationStatementMs",
+        value: props.logMinDurationStatementMs,
+        problem: "logs slow statements with their text, and PostgreSQL cannot leave out the password of a slow ALTER ROLE … PASSWORD",
+        fix: 'leave it unset (-1) and read pg_stat_statements, or acknowledge the risk with acknowledgeRisk: { logMinDurationStatementMs: "<why, in a sentence>" }',
+      },
+      ...acks.rules,
+    ]);
+    const parameters = canonicalParameters(major, given);
     this.memory = sizeMemory(where, resolved.memoryMiB, resolved.maxConnections, parameters);
 
     this.props = props;
+    this.parameters = parameters;
     this.environment = props.environment;
     this.host = props.host;
     this.archive = props.archive;
@@ -370,8 +398,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
       maxSlotWalKeepSizeMiB: this.maxSlotWalKeepSizeMiB,
       stanza: STANZA,
       tlsMinVersion: this.tlsMinVersion,
-      logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? 1000,
-      parameters: this.props.parameters,
+      logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? -1,
+      parameters: this.parameters,
     };
   }
 }

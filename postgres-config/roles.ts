@@ -52,16 +52,18 @@ export function renderRolesSql(input: RolesInput): string {
       `ALTER ROLE ${q(name)} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
     ].join("\n");
   const limited = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS";
+  const session = sessionSettings(input.major);
   return `-- Roles reconciled by pgharbor on every primary start. Do not edit: change the stack.
 \\set ON_ERROR_STOP on
+-- psql's own error output: no statement text (default verbosity echoes the failing line, password included).
+\\set VERBOSITY terse
+\\set SHOW_CONTEXT never
 \\getenv app_password ${PASSWORD_ENV.app}
 \\getenv app_ro_password ${PASSWORD_ENV.appReadOnly}
 \\getenv replication_password ${PASSWORD_ENV.replication}
 \\getenv pooler_password ${PASSWORD_ENV.pooler}
 \\getenv monitor_password ${PASSWORD_ENV.monitor}
--- Never write the passwords below to the server log, whatever log_statement says.
-SET log_statement = 'none';
-SET log_min_duration_statement = -1;
+${session}
 ${ensureRole(input.appUser, `${limited} NOREPLICATION`, "app_password")}
 ${ensureRole(readOnlyRole(input.appUser), `${limited} NOREPLICATION`, "app_ro_password")}
 ALTER ROLE ${appRo} SET default_transaction_read_only = on;
@@ -85,7 +87,7 @@ GRANT CONNECT ON DATABASE postgres TO ${r.monitor}, ${r.backup};
 GRANT CONNECT, TEMPORARY ON DATABASE ${appDatabase} TO ${appUser};
 GRANT CONNECT ON DATABASE ${appDatabase} TO ${appRo}, ${r.pooler}, ${r.monitor}, ${r.backup};
 \\connect ${appDatabase}
-SET log_statement = 'none';
+${session}
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 -- Read-only role: reads what the application role creates in public, nothing else.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
@@ -114,5 +116,51 @@ AS $fn$
 $fn$;
 REVOKE ALL ON FUNCTION pgharbor.user_lookup(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgharbor.user_lookup(text) TO ${r.pooler};
+-- DDL audit without statement text (log_statement is 'none' so that no password reaches the log):
+-- the command, the objects, who and where. Roles and databases are global objects event triggers
+-- never see, so no password can reach it either.
+CREATE OR REPLACE FUNCTION pgharbor.log_ddl() RETURNS event_trigger LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  objects text;
+BEGIN
+  IF tg_event = 'sql_drop' THEN
+    SELECT string_agg(object_type || ' ' || coalesce(object_identity, '?'), ', ') INTO objects FROM pg_event_trigger_dropped_objects() WHERE original;
+  ELSE
+    SELECT string_agg(object_type || ' ' || coalesce(object_identity, '?'), ', ') INTO objects FROM pg_event_trigger_ddl_commands();
+    IF objects IS NULL AND tg_tag LIKE 'DROP %' THEN
+      RETURN; -- logged with its objects by sql_drop
+    END IF;
+  END IF;
+  RAISE LOG 'pgharbor ddl: % % (user %, database %)', tg_tag, coalesce(objects, ''), session_user, current_database();
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgharbor.log_ddl() FROM PUBLIC;
+SELECT 'CREATE EVENT TRIGGER pgharbor_ddl_audit ON ddl_command_end EXECUTE FUNCTION pgharbor.log_ddl()' WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'pgharbor_ddl_audit') \\gexec
+SELECT 'CREATE EVENT TRIGGER pgharbor_ddl_audit_drop ON sql_drop EXECUTE FUNCTION pgharbor.log_ddl()' WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'pgharbor_ddl_audit_drop') \\gexec
 `;
+}
+
+/**
+ * Settings of the reconciliation session: no statement text reaches the server log or
+ * pg_stat_statements on any path (statement, error, duration, sampling, lock waits), and nothing a
+ * user set server-wide (read-only default, timeouts) makes reconciliation fail half-way.
+ */
+export function sessionSettings(major: number): string {
+  return [
+    "-- Never write the passwords below to the server log or pg_stat_statements, whatever the server's settings.",
+    "SET log_statement = 'none';",
+    "SET log_min_error_statement = 'panic';",
+    "SET log_min_duration_statement = -1;",
+    "SET log_min_duration_sample = -1;",
+    "SET log_transaction_sample_rate = 0;",
+    "SET pg_stat_statements.track_utility = off;",
+    "SET default_transaction_read_only = off;",
+    "SET statement_timeout = 0;",
+    "SET lock_timeout = 0;",
+    "SET idle_in_transaction_session_timeout = 0;",
+    ...(major >= 17 ? ["SET transaction_timeout = 0;"] : []),
+    "SET client_min_messages = warning;",
+  ].join("\n");
 }

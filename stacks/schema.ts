@@ -15,7 +15,7 @@ import type { BackupCronProps, LogicalBackupProps, RestoreDrillProps } from "../
 import type { MonitoringProps } from "../constructs/monitoring";
 import type { DockerHostProps } from "../constructs/docker-host";
 import { PgharborConfigError, formatProblem } from "../constructs/errors";
-import { nearest } from "../constructs/validation/suggest";
+import { nearest } from "../postgres-config/suggest";
 
 /** A choice among literals, with pgharbor's own problem and fix. */
 function choice<T extends string>(values: readonly [T, ...T[]], problem: string, fix: string) {
@@ -25,6 +25,10 @@ function choice<T extends string>(values: readonly [T, ...T[]], problem: string,
 const num = z.number();
 const str = z.string();
 const bool = z.boolean();
+/** `acknowledgeRisk`: field → why the risk is accepted (constructs/validation/acknowledgements.ts). */
+const acknowledgements = z.record(str, str);
+/** Any number, NaN and ±Infinity included: the parameter check names those with a better message. */
+const anyNumber = z.custom<number>((v) => typeof v === "number", { error: "a number" });
 
 export const hostSchema = z.strictObject({
   dockerHost: str.optional(),
@@ -39,13 +43,14 @@ export const primarySchema = z.strictObject({
   maxConnections: num.optional(),
   rpoSeconds: num.optional(),
   maxSlotWalKeepSizeMiB: num.optional(),
-  parameters: z.record(str, z.union([str, num, bool])).optional(),
+  parameters: z.record(str, z.union([str, anyNumber, bool])).optional(),
   appUser: str.optional(),
   appDatabase: str.optional(),
   publishPort: num.optional(),
   archivePushQueueMaxMiB: num.optional(),
   tlsMinVersion: choice(["TLSv1.2", "TLSv1.3"], "is not a TLS version pgharbor allows", 'use "TLSv1.3" (default) or "TLSv1.2" for old clients').optional(),
   logMinDurationStatementMs: num.optional(),
+  acknowledgeRisk: acknowledgements.optional(),
 });
 
 export const replicaSchema = z.strictObject({
@@ -246,7 +251,7 @@ function explain(env: string, issue: z.core.$ZodIssue, config: unknown): Problem
         const kind = at(config, [...issue.path]);
         return [{ ...where(issue.path), value: kind, problem: `must be ${options.join(" or ")}`, fix: `use one of ${options.join(", ")}` }];
       }
-      const expected = issue.errors.flatMap((branch) => branch.filter((i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value")).map((i) => (i.code === "invalid_type" ? describeExpected(i.expected) : (i as z.core.$ZodIssueInvalidValue).values.map((v) => JSON.stringify(v)).join(" or "))));
+      const expected = issue.errors.flatMap((branch) => branch.filter((i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value" || i.code === "custom")).map((i) => (i.code === "invalid_type" ? describeExpected(i.expected) : i.code === "custom" ? i.message : (i as z.core.$ZodIssueInvalidValue).values.map((v) => JSON.stringify(v)).join(" or "))));
       const list = expected.length > 1 ? `${expected.slice(0, -1).join(", ")} or ${expected[expected.length - 1]}` : (expected[0] ?? "a valid value");
       return [{ ...where(issue.path), value, problem: `must be ${list}`, fix: `write it as ${list}` }];
     }
