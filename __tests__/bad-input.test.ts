@@ -6,7 +6,7 @@
 import { buildApp } from "../stacks/app";
 import { EnvironmentConfig } from "../stacks/environments";
 import { PgharborConfigError } from "../constructs/errors";
-import { dev, prod, staging, variant } from "./helpers";
+import { containers, dev, file, Json, prod, staging, synthEnv, variant } from "./helpers";
 
 type Case = [string, unknown, RegExp];
 
@@ -170,6 +170,58 @@ describe("class 8: no password reaches a server log (synth side; engine-pending/
   test.each(class8)("%s", (_n, env, message) => expectRefused(env, message));
   test("slow-statement logging with a written acknowledgement", () => {
     expect(() => buildApp({ environments: [v(dev, { primary: { logMinDurationStatementMs: 1000, acknowledgeRisk: { logMinDurationStatementMs: "staging only: we need slow-query text while tuning; password rotations are done by pgharbor" } } }) as EnvironmentConfig], outdir: "/tmp/pgharbor-bad-input-unused" })).not.toThrow();
+  });
+});
+
+const hosts = (patch: Record<string, Record<string, unknown>>) => ({ ...prod, hosts: Object.fromEntries(Object.entries(prod.hosts).map(([k, h]) => [k, { ...h, ...(patch[k] ?? {}) }])) });
+
+export const class4: Case[] = [
+  ["more replicas than replica hosts: two publish 5432 on db-2", { ...prod, replicas: 3 }, /^\[prod\/hosts\.db-2\] ports = "10\.30\.0\.12:5432\/tcp": replica "replica-3" would publish it, but replica "replica-1" already publishes 10\.30\.0\.12:5432 on this host\. Fix: give replica "replica-3" another published port, or run it on a host of its own \(replicaHosts\)\.$/],
+  ["replicaHosts listing a host twice", { ...prod, replicaHosts: ["db-2", "db-2"] }, /\[prod\] replicaHosts\[1\] = "db-2": is listed twice/],
+  ["PgBouncer on the primary's published port", v(prod, { pgbouncer: { ...prod.pgbouncer, port: 5432 } }), /^\[prod\/hosts\.db-1\] ports = "10\.30\.0\.11:5432\/tcp": PgBouncer would publish it, but the primary already publishes 10\.30\.0\.11:5432 on this host\. Fix: choose another pgbouncer\.port/],
+  ["two hosts with the same private address", hosts({ "db-2": { privateAddress: "10.30.0.11" } }), /\[prod\] hosts\.db-2\.privateAddress = "10\.30\.0\.11": is the private address of another host too.*\(host "db-1"\)/],
+  ["two hosts on one Docker daemon", { ...dev, hosts: { local: {}, other: {} } }, /\[dev\] hosts\.other\.dockerHost = "unix:\/\/\/var\/run\/docker\.sock": is the Docker daemon of another host too/],
+  ["an invalid IP", hosts({ "db-2": { privateAddress: "10.30.0.300" } }), /\[prod\/hosts\.db-2\] privateAddress = "10\.30\.0\.300": is not a valid IP address/],
+  ["a private address that is neither", hosts({ "db-2": { privateAddress: "db 2" } }), /privateAddress = "db 2": is not an IP address or DNS name/],
+  ["a loopback private address", hosts({ "db-2": { privateAddress: "127.0.0.1" } }), /privateAddress = "127\.0\.0\.1": is a wildcard or loopback address, which other hosts cannot reach/],
+  ["a DNS private address where a port must be published", hosts({ "db-1": { privateAddress: "db-1.example.internal" } }), /\[prod\/hosts\.db-1\] bindAddress = \(unset\): replica "replica-1" on host "db-2" needs the primary published here, and privateAddress "db-1\.example\.internal" is a DNS name: Docker publishes ports on an IP address\. Fix: set hosts\.db-1\.bindAddress/],
+  ["a bind address that is a name", hosts({ "db-1": { bindAddress: "db-1.example.internal" } }), /bindAddress = "db-1\.example\.internal": is not an IP address/],
+  ["a wildcard bind address", hosts({ "db-1": { bindAddress: "0.0.0.0" } }), /bindAddress = "0\.0\.0\.0": is a wildcard: published ports would listen on every interface/],
+  ["PgBouncer published on a DNS name", v(prod, { pgbouncer: { ...prod.pgbouncer, publishAddress: "db-1.example.internal" } }), /\[prod\/pgbouncer\] publishAddress = "db-1\.example\.internal": is a DNS name, and Docker publishes ports on an IP address/],
+  ["PgBouncer on every interface", v(dev, { pgbouncer: { publishAddress: "0.0.0.0" } }), /\[dev\/pgbouncer\] publishAddress = "0\.0\.0\.0": is a wildcard: PgBouncer would listen on every interface/],
+  ["PgBouncer on an invalid IP", v(dev, { pgbouncer: { publishAddress: "10.0.0.999" } }), /publishAddress = "10\.0\.0\.999": is not an IP address/],
+  ["client address that is not a name", { ...dev, clientAddress: "db_1!" }, /\[dev\/pgbouncer\] clientAddress = "db_1!": is not a DNS name or IP address/],
+  ["client CA file relative", { ...dev, clientCaFile: "ca.crt" }, /\[dev\/pgbouncer\] clientCaFile = "ca\.crt": is not an absolute path/],
+  ["client CA file that would break the URL", { ...dev, clientCaFile: "/etc/ca.crt&sslmode=disable" }, /clientCaFile = "\/etc\/ca\.crt&sslmode=disable": is not an absolute path of letters/],
+];
+
+describe("class 4: addresses, ports and names", () => {
+  test.each(class4)("%s", (_n, env, message) => expectRefused(env, message));
+  const cert = (json: Json, id: RegExp) => Object.entries(json.resource!.tls_cert_request).find(([k]) => id.test(k))![1] as { dns_names: string[]; ip_addresses?: string[] };
+  test("a DNS private address is in the certificates, and ports bind to bindAddress", () => {
+    const json = synthEnv(hosts({ "db-1": { privateAddress: "db-1.example.internal", bindAddress: "10.30.0.11" }, "db-2": { privateAddress: "db-2.example.internal", bindAddress: "10.30.0.12" } }) as EnvironmentConfig);
+    expect(cert(json, /primary-tls/).dns_names).toContain("db-1.example.internal");
+    expect(cert(json, /replica-1-tls/).dns_names).toContain("db-2.example.internal");
+    expect(cert(json, /replica-2-tls/).ip_addresses).toEqual(["10.30.0.13"]);
+    expect(containers(json)["pgharbor-prod-primary"].ports).toEqual([{ internal: 5432, external: 5432, ip: "10.30.0.11", protocol: "tcp" }]);
+    expect(file(containers(json)["pgharbor-prod-replica-1"], "/etc/postgresql/postgresql.conf")).toMatch(/^primary_conninfo = 'host=db-1\.example\.internal port=5432 .*sslmode=verify-full/m);
+  });
+  test("DATABASE_URL verifies the server: verify-full, the CA where clientCaFile says, the client address in PgBouncer's certificate", () => {
+    const json = synthEnv({ ...prod, clientAddress: "db.example.com", clientCaFile: "/etc/ssl/pgharbor/ca.crt" } as EnvironmentConfig);
+    expect(json.output!.DATABASE_URL.value).toMatch(/@db\.example\.com:6432\/app\?sslmode=verify-full&sslrootcert=\/etc\/ssl\/pgharbor\/ca\.crt$/);
+    expect(cert(json, /pgbouncer-tls/).dns_names).toEqual(expect.arrayContaining(["db.example.com"]));
+    expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["10.30.0.11"]);
+  });
+  test("an IPv6 client address is bracketed in the URL and an IP SAN", () => {
+    const json = synthEnv({ ...dev, clientAddress: "fd00::10" } as EnvironmentConfig);
+    expect(json.output!.DATABASE_URL.value).toMatch(/@\[fd00::10\]:6432\/app\?sslmode=verify-full$/);
+    expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["fd00::10", "127.0.0.1"]);
+  });
+  test("the dev S3 server reached from another host is published there and names that host in its certificate", () => {
+    const env = { ...dev, hosts: { local: { privateAddress: "10.1.0.1" }, other: { dockerHost: "ssh://deploy@other.example.internal", privateAddress: "10.1.0.2" } }, replicaHosts: ["other"] };
+    const json = synthEnv(env as EnvironmentConfig);
+    expect(containers(json)["pgharbor-dev-s3"].ports).toEqual([{ internal: 8333, external: 8333, ip: "10.1.0.1", protocol: "tcp" }]);
+    expect(cert(json, /archive|server/).ip_addresses).toEqual(["10.1.0.1"]);
   });
 });
 

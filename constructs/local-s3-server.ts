@@ -12,6 +12,7 @@ import { check } from "./errors";
 import { ArchiveAccess, EXPIRER_ENV, IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
 import { CertificateAuthority } from "./certificate-authority";
 import { generatedSecret } from "./secrets";
+import { subjectAltNames } from "./validation/addresses";
 
 export interface LocalS3ServerProps {
   readonly environment: string;
@@ -71,7 +72,8 @@ export class LocalS3Server extends Construct implements IWalArchive {
     this.containerName = name;
 
     const ca = props.ca ?? new CertificateAuthority(this, "ca", { environment: props.environment });
-    const tls = ca.issue("server", [name, "localhost"]);
+    const san = subjectAltNames([props.host.privateAddress]);
+    const tls = ca.issue("server", [name, "localhost", ...san.dnsNames], san.ipAddresses);
     this.caCertPem = ca.certPem;
     // One identity per kind of access, as on AWS: writers never delete, readers only read.
     this.credentials = {
@@ -119,7 +121,8 @@ export class LocalS3Server extends Construct implements IWalArchive {
   }
 
   public repoFor(host: DockerHost): RepoSettings {
-    const ep = this.host.endpointFrom(host, this.containerName, S3_PORT, S3_PORT, "the WAL archive");
+    // Consumers on another host reach it through this host's private address: published there then.
+    const ep = this.host.reach(host, this.container, this.containerName, S3_PORT, S3_PORT, "the WAL archive's client", "the dev S3 server");
     return {
       bucket: this.bucketName,
       endpoint: ep.host,

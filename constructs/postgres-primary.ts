@@ -28,6 +28,7 @@ import { generatedSecret } from "./secrets";
 import { literal } from "./terraform-text";
 import { CertificateAuthority, ServerCertificate } from "./certificate-authority";
 import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
+import { subjectAltNames } from "./validation/addresses";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -316,7 +317,9 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
 
     const archive = props.archive;
-    const tls = this.ca.issue("primary-tls", [name, "localhost"], props.host.privateAddress && /^[0-9.]+$/.test(props.host.privateAddress) ? [props.host.privateAddress] : []);
+    // The names clients connect to: the container name on its host, the host's private address (DNS or IP) across hosts.
+    const san = subjectAltNames([props.host.privateAddress]);
+    const tls = this.ca.issue("primary-tls", [name, "localhost", ...san.dnsNames], san.ipAddresses);
     const uploads: ContainerUpload[] = [
       ...tlsUploads(tls),
       { file: P.postgresqlConf, content: Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) }) },
@@ -386,7 +389,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what, "the primary");
   }
 
   public confInput(): Omit<PostgresConfInput, "role" | "memory"> {

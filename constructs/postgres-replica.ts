@@ -12,6 +12,7 @@ import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
 import { IPostgresPrimary, sizeMemory, tlsUploads } from "./postgres-primary";
 import { literal } from "./terraform-text";
+import { subjectAltNames } from "./validation/addresses";
 
 /** What PgBouncer needs from a replica. */
 export interface IPostgresReplica {
@@ -81,7 +82,8 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
     this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: props.protectData ? { preventDestroy: true } : undefined });
     const archive = primary.archive;
     const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id} sslmode=verify-full sslrootcert=${P.tlsCa}`;
-    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost"], host.privateAddress && /^[0-9.]+$/.test(host.privateAddress) ? [host.privateAddress] : []);
+    const san = subjectAltNames([host.privateAddress]);
+    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost", ...san.dnsNames], san.ipAddresses);
 
     this.container = new Container(this, "container", {
       provider,
@@ -135,6 +137,6 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what, `replica "${this.name}"`);
   }
 }

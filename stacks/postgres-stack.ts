@@ -17,6 +17,7 @@ import { PolicyPack } from "../constructs/policy/pack";
 import { CertificateAuthority } from "../constructs/certificate-authority";
 import { readOnlyRole } from "../postgres-config/roles";
 import { EnvironmentConfig } from "./environments";
+import { urlHost } from "../constructs/validation/addresses";
 import { checkEnvironmentShape } from "./schema";
 
 /** Object Lock must not keep objects longer than the backups they belong to are retained. */
@@ -49,6 +50,21 @@ function objectLockRules(env: EnvironmentConfig) {
   ];
 }
 
+/** Construct ids of the stack's own children: a host named like one would collide with it. */
+const STACK_IDS = ["random", "tls", "aws", "ca", "archive", "primary", "pgbouncer", "backup", "monitoring", "backend"];
+
+/** The Docker daemon a host config names (the default socket when none). */
+const daemonOf = (h: { dockerHost?: string } | undefined) => (h?.dockerHost ?? "unix:///var/run/docker.sock").replace(/\/+$/, "").toLowerCase();
+
+/** One rule per host whose value (when set) an earlier host already has. */
+function sameValue(hosts: string[], valueOf: (h: string) => string | undefined, field: string, problem: string, fix: string) {
+  return hosts.map((h, i) => {
+    const val = valueOf(h);
+    const first = val === undefined ? -1 : hosts.findIndex((o) => valueOf(o) === val);
+    return { when: first !== -1 && first < i, field: `hosts.${h}.${field}`, value: val, problem: `${problem} (host "${hosts[first]}")`, fix };
+  });
+}
+
 /** Whole-stack checks that no single construct can see. */
 function checkEnvironment(env: EnvironmentConfig): void {
   const hostNames = Object.keys(env.hosts ?? {});
@@ -59,6 +75,16 @@ function checkEnvironment(env: EnvironmentConfig): void {
     { when: !/^[a-z][a-z0-9-]{0,20}$/.test(env.name), field: "name", value: env.name, problem: "must be lowercase letters, digits and hyphens, starting with a letter (≤ 21 characters); it names containers, volumes and the stack", fix: 'use a name like "dev" or "prod-eu"' },
     { when: hostNames.length === 0, field: "hosts", value: env.hosts, problem: "declares no Docker host", fix: 'declare at least one, e.g. hosts: { local: {} }' },
     ...hostNames.map((h) => ({ when: !/^[a-z][a-z0-9-]{0,30}$/.test(h), field: `hosts.${h}`, value: h, problem: "is not a valid host name key", fix: 'use lowercase letters, digits and hyphens, e.g. "db-1"' })),
+    ...hostNames.map((h) => ({
+      when: STACK_IDS.includes(h) || /^replica-\d+$/.test(h),
+      field: `hosts.${h}`,
+      value: h,
+      problem: "is the name of another part of the stack (construct ids are shared by hosts, primary, replicas, PgBouncer, archive, backup, monitoring, CA and providers)",
+      fix: 'name the host after the machine, e.g. "db-1"',
+    })),
+    ...sameValue(hostNames, (h) => daemonOf(env.hosts[h]), "dockerHost", "is the Docker daemon of another host too: both would create the same network and containers on it", "declare each Docker daemon once and put several containers on it"),
+    ...sameValue(hostNames, (h) => env.hosts[h]?.privateAddress?.toLowerCase(), "privateAddress", "is the private address of another host too: what one publishes would collide with the other's, and consumers could not tell them apart", "give every host the address it really has"),
+    ...(env.replicaHosts ?? []).map((h, i) => ({ when: env.replicaHosts!.indexOf(h) !== i, field: `replicaHosts[${i}]`, value: h, problem: "is listed twice", fix: "list each host once (replicas go round robin over the list)" })),
     { when: !isInt(env.replicas) || env.replicas < 0 || env.replicas > 16, field: "replicas", value: env.replicas, problem: "must be a whole number from 0 to 16", fix: "use 0 for no replica, 1 or 2 for read scaling and failover readiness" },
     { when: unknownHost(env.primary?.host), field: "primary.host", value: env.primary?.host, problem: "is not a declared host", fix: fixHost },
     { when: unknownHost(env.pgbouncer?.host), field: "pgbouncer.host", value: env.pgbouncer?.host, problem: "is not a declared host", fix: fixHost },
@@ -126,24 +152,31 @@ export class PostgresStack extends TerraformStack {
       );
     }
     const pb = env.pgbouncer ?? {};
-    this.pgbouncer = new PgBouncer(this, "pgbouncer", { primary: this.primary, replicas: this.replicas, ...stripHost(pb), host: pb.host ? this.hosts[pb.host] : undefined });
+    this.pgbouncer = new PgBouncer(this, "pgbouncer", {
+      primary: this.primary,
+      replicas: this.replicas,
+      ...stripHost(pb),
+      host: pb.host ? this.hosts[pb.host] : undefined,
+      clientAddress: env.clientAddress,
+      clientCaFile: env.clientCaFile,
+    });
     this.backup = new BackupCron(this, "backup", { primary: this.primary, ...env.backup });
     this.monitoring = new Monitoring(this, "monitoring", { primary: this.primary, replicas: this.replicas, pgbouncer: this.pgbouncer, backup: this.backup, ...env.monitoring });
 
-    const address = env.clientAddress ?? this.pgbouncer.publishAddress;
+    const address = this.pgbouncer.clientAddress;
     const pw = this.primary.passwords.app.result;
     new TerraformOutput(this, "DATABASE_URL", {
-      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.database, address),
+      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.database),
       sensitive: true,
-      description: "Read-write connection through PgBouncer to the primary",
+      description: "Read-write connection through PgBouncer to the primary, verify-full against ca_cert_pem",
     });
     new TerraformOutput(this, "DATABASE_READ_URL", {
-      value: this.pgbouncer.url(readOnlyRole(this.primary.appUser), this.primary.passwords.appReadOnly.result, this.pgbouncer.readOnlyDatabase, address),
+      value: this.pgbouncer.url(readOnlyRole(this.primary.appUser), this.primary.passwords.appReadOnly.result, this.pgbouncer.readOnlyDatabase),
       sensitive: true,
-      description: "Read-only connection (read-only role) through PgBouncer to the replicas",
+      description: "Read-only connection (read-only role) through PgBouncer to the replicas, verify-full against ca_cert_pem",
     });
-    new TerraformOutput(this, "ca_cert_pem", { value: ca.certPem, description: "The environment's CA: connect with sslmode=verify-full and this as sslrootcert" });
-    new TerraformOutput(this, "pgbouncer_endpoint", { value: `${address}:${this.pgbouncer.port}` });
+    new TerraformOutput(this, "ca_cert_pem", { value: ca.certPem, description: "The environment's CA: DATABASE_URL verifies PgBouncer against it (sslmode=verify-full); put it at clientCaFile, or ~/.postgresql/root.crt" });
+    new TerraformOutput(this, "pgbouncer_endpoint", { value: `${urlHost(address)}:${this.pgbouncer.port}` });
 
     Aspects.of(this).add(new PolicyPack());
   }

@@ -33,6 +33,8 @@ const anyNumber = z.custom<number>((v) => typeof v === "number", { error: "a num
 export const hostSchema = z.strictObject({
   dockerHost: str.optional(),
   privateAddress: str.optional(),
+  bindAddress: str.optional(),
+  acknowledgeRisk: acknowledgements.optional(),
 });
 
 export const primarySchema = z.strictObject({
@@ -139,8 +141,10 @@ export const environmentSchema = z.strictObject({
   state: stateSchema,
   /** Refuse destroying volumes, bucket, key and cipher passphrase. */
   protect: bool,
-  /** Host name applications use to reach PgBouncer (DATABASE_URL). @default - pgbouncer.publishAddress */
+  /** Host name applications use to reach PgBouncer (DATABASE_URL, PgBouncer's certificate). @default - pgbouncer.publishAddress */
   clientAddress: str.optional(),
+  /** Where applications find the CA (ca_cert_pem): DATABASE_URL's sslrootcert. @default - libpq's ~/.postgresql/root.crt */
+  clientCaFile: str.optional(),
 });
 
 /** One environment, as written in stacks/environments.ts. */
@@ -287,7 +291,8 @@ type PrimaryFromStack = "environment" | "host" | "archive" | "ca" | "protectData
 export const schemaMatchesProps: [
   Same<Exclude<Keys<typeof primarySchema>, "host">, Exclude<keyof PostgresPrimaryProps, PrimaryFromStack>>,
   Same<Keys<typeof replicaSchema>, Exclude<keyof PostgresReplicaProps, "primary" | "host" | "protectData" | "publishPort">>,
-  Same<Exclude<Keys<typeof pgbouncerSchema>, "host">, Exclude<keyof PgBouncerProps, "primary" | "replicas" | "host">>,
+  // clientAddress and clientCaFile sit at the environment's top level (they are about the applications).
+  Same<Exclude<Keys<typeof pgbouncerSchema>, "host">, Exclude<keyof PgBouncerProps, "primary" | "replicas" | "host" | "clientAddress" | "clientCaFile">>,
   Same<Keys<typeof backupSchema>, Exclude<keyof BackupCronProps, "primary">>,
   Same<keyof z.input<typeof logicalSchema>, keyof LogicalBackupProps>,
   Same<keyof z.input<typeof drillSchema>, keyof RestoreDrillProps>,
