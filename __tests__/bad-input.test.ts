@@ -225,6 +225,50 @@ describe("class 4: addresses, ports and names", () => {
   });
 });
 
+const docker = (dockerHost: string, more: Record<string, unknown> = {}) => hosts({ "db-2": { dockerHost, ...more } });
+const s3state = (patch: Record<string, unknown>) => ({ ...prod, state: { ...prod.state, ...patch } });
+
+export const class5: Case[] = [
+  ["plain tcp:// Docker daemon", docker("tcp://10.30.0.12:2375"), /^\[prod\/hosts\.db-2\] dockerHost = "tcp:\/\/10\.30\.0\.12:2375": is a plain TCP Docker daemon: no TLS and no authentication, so whoever reaches that port is root on the host.*Fix: reach it over ssh:\/\/ instead, or acknowledge the risk with acknowledgeRisk: \{ dockerHost: "<why, in a sentence>" \} on the host\.$/],
+  ["tcp:// acknowledged without a reason", docker("tcp://10.30.0.12:2375", { acknowledgeRisk: { dockerHost: "lab" } }), /acknowledgeRisk\["dockerHost"\] = "lab": is not a reason/],
+  ["tcp:// acknowledged but malformed", docker("tcp://10.30.0.12", { acknowledgeRisk: { dockerHost: "isolated CI network; nothing else routes to the daemon" } }), /dockerHost = "tcp:\/\/10\.30\.0\.12": is not tcp:\/\/host:port/],
+  ["ssh host that is an ssh option", docker("ssh://-oProxyCommand=sh"), /dockerHost = "ssh:\/\/-oProxyCommand=sh": has host "-oProxyCommand=sh", which is not a DNS name or IP address \(a leading - would be read by ssh as an option\)/],
+  ["ssh user that is an ssh option", docker("ssh://-oProxyCommand=x@db-2"), /has user "-oProxyCommand=x", which is not a user name \(a leading - would be read by ssh as an option\)/],
+  ["ssh with a path", docker("ssh://deploy@db-2/var/run/docker.sock"), /dockerHost = .*: has host "db-2\/var\/run\/docker\.sock"|is not a Docker daemon address/],
+  ["ssh port out of range", docker("ssh://deploy@db-2:70000"), /has port "70000", which is not a TCP port/],
+  ["http:// daemon", docker("http://10.30.0.12:2375"), /dockerHost = "http:\/\/10\.30\.0\.12:2375": is not a Docker daemon address/],
+  ["daemon address with a newline", docker("ssh://deploy@db-2\n"), /holds whitespace or a control character/],
+  ["state without a KMS key", s3state({ kmsKeyId: undefined }), /^\[prod\/state\] kmsKeyId = \(unset\): is unset: the state, which holds every password, key and the backup cipher passphrase in clear.*acknowledgeRisk: \{ kmsKeyId/],
+  ["state KMS key that is not an ARN", s3state({ kmsKeyId: "alias/tfstate" }), /\[prod\/state\] kmsKeyId = "alias\/tfstate": is not a KMS key or alias ARN/],
+  ["state in the archive bucket", s3state({ bucket: "example-pgharbor-prod-wal" }), /\[prod\/state\] bucket = "example-pgharbor-prod-wal": is the WAL archive's bucket/],
+  ["state region", s3state({ region: "eu-west" }), /\[prod\/state\] region = "eu-west": is not an AWS region name/],
+  ["state key with a leading slash", s3state({ key: "/prod.tfstate" }), /\[prod\/state\] key = "\/prod\.tfstate": is not an S3 object key/],
+  ["state bucket name", s3state({ bucket: "Tf_State" }), /\[prod\/state\] bucket = "Tf_State": is not a valid S3 bucket name/],
+];
+
+describe("class 5: transport and state", () => {
+  test.each(class5)("%s", (_n, env, message) => expectRefused(env, message));
+  test("a state in another environment's archive bucket", () => {
+    const e = refusal({ ...staging, state: { ...staging.state, bucket: "example-pgharbor-prod-wal" } }, [prod]);
+    expect(e.message).toMatch(/^\[staging\] state\.bucket = "example-pgharbor-prod-wal": is environment prod's WAL archive bucket/m);
+  });
+  test("two environments on one state key", () => {
+    const e = refusal(prod, [{ ...staging, name: "prod-eu", state: prod.state }]);
+    expect(e.message).toMatch(/^\[prod-eu\] state\.key = "prod\/terraform\.tfstate": is prod's state too \(same bucket and key\)/m);
+  });
+  test("one archive bucket for two environments", () => {
+    const e = refusal(prod, [{ ...prod, name: "prod-eu", state: { ...prod.state, key: "prod-eu/terraform.tfstate" } }]);
+    expect(e.message).toMatch(/^\[prod-eu\] archive\.bucketName = "example-pgharbor-prod-wal": is prod's archive bucket too/m);
+  });
+  test("allowed: tcp:// with a written reason, and a state key acknowledged without KMS", () => {
+    expect(() => buildApp({ environments: [docker("tcp://10.30.0.12:2375", { acknowledgeRisk: { dockerHost: "isolated CI network; nothing else routes to the daemon" } }) as EnvironmentConfig], outdir: "/tmp/x" })).not.toThrow();
+    expect(() => buildApp({ environments: [s3state({ kmsKeyId: undefined, acknowledgeRisk: { kmsKeyId: "throwaway sandbox account; the state bucket is private to two admins" } }) as EnvironmentConfig], outdir: "/tmp/x" })).not.toThrow();
+  });
+  test("the state is encrypted with its KMS key", () => {
+    expect(synthEnv(prod).terraform!.backend).toEqual({ s3: expect.objectContaining({ encrypt: true, kms_key_id: "arn:aws:kms:eu-west-1:111122223333:alias/example-pgharbor-tfstate" }) });
+  });
+});
+
 describe("class 1: unknown or mistyped keys fail synth with the path and the nearest valid key", () => {
   test.each(class1)("%s", (_n, env, message) => expectRefused(env, message));
   test("every problem of an environment is listed, each on its own line", () => {

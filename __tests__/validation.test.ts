@@ -62,7 +62,7 @@ const cases: Array<[string, EnvironmentConfig, RegExp]> = [
   ["Object Lock mode", variant(prod, { archive: { ...prod.archive, objectLock: { mode: "FOREVER", days: 7 } } }), /\[prod\/archive\] objectLock\.mode = "FOREVER": must be "GOVERNANCE" or "COMPLIANCE"/],
   ["TLS version", variant(dev, { primary: { tlsMinVersion: "TLSv1.0" } }), /\[dev\/primary\] tlsMinVersion = "TLSv1\.0": is not a TLS version pgharbor allows\. Fix: use "TLSv1\.3" \(default\) or "TLSv1\.2"/],
   ["slow-statement logging", variant(dev, { primary: { logMinDurationStatementMs: -5 } }), /\[dev\/primary\] logMinDurationStatementMs = -5/],
-  ["S3 state backend incomplete", variant(prod, { state: { kind: "s3", bucket: "", key: "k", region: "eu-west-1" } }), /\[prod\] state = .*: an S3 state backend needs bucket, key and region/],
+  ["S3 state backend incomplete", variant(prod, { state: { ...prod.state, bucket: "" } }), /\[prod\/state\] bucket = "": is not a valid S3 bucket name/],
 ];
 
 describe("bad input fails synth with a message naming environment, field, value and fix", () => {

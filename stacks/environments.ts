@@ -40,7 +40,7 @@ export const staging: EnvironmentConfig = {
   pgbouncer: { port: 6432, publishAddress: "10.20.0.10", defaultPoolSize: 40, reservePoolSize: 10 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-staging-wal", region: "eu-west-1" },
   backup: { retentionDays: 14, logical: { recipients: LOGICAL_RECIPIENTS.staging, retentionDays: 14 } },
-  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1" },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:alias/example-pgharbor-tfstate" },
   protect: false,
 };
 
@@ -57,7 +57,7 @@ export const prod: EnvironmentConfig = {
   pgbouncer: { host: "db-1", port: 6432, publishAddress: "10.30.0.11", defaultPoolSize: 80, reservePoolSize: 20, maxClientConnections: 5000 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60, objectLock: { mode: "GOVERNANCE", days: 14 } },
   backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4, logical: { recipients: LOGICAL_RECIPIENTS.prod, retentionDays: 35 } },
-  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:alias/example-pgharbor-tfstate" },
   protect: true,
 };
 

@@ -19,6 +19,7 @@ import { readOnlyRole } from "../postgres-config/roles";
 import { EnvironmentConfig } from "./environments";
 import { urlHost } from "../constructs/validation/addresses";
 import { checkEnvironmentShape } from "./schema";
+import { stateRules } from "./state-rules";
 
 /** Object Lock must not keep objects longer than the backups they belong to are retained. */
 function objectLockRules(env: EnvironmentConfig) {
@@ -90,7 +91,7 @@ function checkEnvironment(env: EnvironmentConfig): void {
     { when: unknownHost(env.pgbouncer?.host), field: "pgbouncer.host", value: env.pgbouncer?.host, problem: "is not a declared host", fix: fixHost },
     ...(env.replicaHosts ?? []).map((h, i) => ({ when: unknownHost(h), field: `replicaHosts[${i}]`, value: h, problem: "is not a declared host", fix: fixHost })),
     { when: env.replicaHosts !== undefined && env.replicaHosts.length === 0, field: "replicaHosts", value: env.replicaHosts, problem: "is empty", fix: "list at least one host, or leave it out to use the primary's host" },
-    { when: env.state?.kind === "s3" && !(env.state.bucket && env.state.key && env.state.region), field: "state", value: env.state, problem: "an S3 state backend needs bucket, key and region", fix: 'give all three, e.g. { kind: "s3", bucket: "acme-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" }' },
+
     ...objectLockRules(env),
     { when: env.archive?.kind !== "local-s3" && env.archive?.kind !== "aws-s3", field: "archive.kind", value: env.archive?.kind, problem: 'must be "local-s3" or "aws-s3"', fix: 'use "local-s3" for a dev server in Docker, "aws-s3" for a real bucket' },
   ]);
@@ -112,9 +113,10 @@ export class PostgresStack extends TerraformStack {
   constructor(scope: Construct, env: EnvironmentConfig) {
     checkEnvironmentShape(env);
     checkEnvironment(env);
+    check(`${env.name}/state`, stateRules(env));
     super(scope, env.name);
     if (env.state.kind === "s3") {
-      const backend = new S3Backend(this, { bucket: env.state.bucket, key: env.state.key, region: env.state.region, encrypt: true });
+      const backend = new S3Backend(this, { bucket: env.state.bucket, key: env.state.key, region: env.state.region, encrypt: true, kmsKeyId: env.state.kmsKeyId });
       backend.addOverride("use_lockfile", true);
     } else {
       new LocalBackend(this, { path: `terraform.${env.name}.tfstate` });

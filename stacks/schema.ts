@@ -120,7 +120,15 @@ export const monitoringSchema = z.strictObject({
 
 export const stateSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("local") }),
-  z.strictObject({ kind: z.literal("s3"), bucket: str, key: str, region: str }),
+  z.strictObject({
+    kind: z.literal("s3"),
+    bucket: str,
+    key: str,
+    region: str,
+    /** KMS key (ARN) encrypting the state. Required unless acknowledgeRisk: { kmsKeyId: "<why>" }. */
+    kmsKeyId: str.optional(),
+    acknowledgeRisk: acknowledgements.optional(),
+  }),
 ]);
 
 export const environmentSchema = z.strictObject({
