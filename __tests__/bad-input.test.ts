@@ -269,6 +269,28 @@ describe("class 5: transport and state", () => {
   });
 });
 
+const backup = (patch: Record<string, unknown>, base: EnvironmentConfig = dev) => ({ ...base, backup: { ...base.backup, ...patch } });
+
+export const class6: Case[] = [
+  ["full and differential at the same minute", backup({ fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * *" }), /^\[dev\/backup\] diffSchedule = "0 1 \* \* \*": fires in the same minute as fullSchedule "0 1 \* \* 0" \(first at 2027-01-03 01:00 UTC\): both take pgBackRest's lock and one of them fails\. Fix: move one of them/],
+  ["expire meeting the full backup", backup({ fullSchedule: "30 3 * * 0" }), /\[dev\/backup\] expireSchedule = "30 3 \* \* \*": fires in the same minute as fullSchedule "30 3 \* \* 0"/],
+  ["lists that meet on one minute", backup({ fullSchedule: "0,30 1 * * 0", diffSchedule: "30 1 * * 1-6", expireSchedule: "30 1 * * 0" }), /expireSchedule = "30 1 \* \* 0": fires in the same minute as fullSchedule/],
+  ["RPO probe slower than the RPO target", v(dev, { monitoring: { probeIntervalSeconds: 120 } }), /^\[dev\/monitoring\] probeIntervalSeconds = 120: is more than half the RPO target \(the primary's rpoSeconds 60\): the probe would see a breach late or not at all\. Fix: lower probeIntervalSeconds to at most 30, or raise rpoSeconds to at least 240\.$/],
+  ["RPO target tightened below the probe's interval", v(prod, { primary: { rpoSeconds: 20 } }), /\[prod\/monitoring\] probeIntervalSeconds = 15: is more than half the RPO target \(the primary's rpoSeconds 20\).*at most 10/],
+  ["RPO target below what can be measured (root cause, not the probe)", v(dev, { primary: { rpoSeconds: 5 } }), /^\[dev\/primary\] rpoSeconds = 5: must be a whole number of seconds from 10 to 86400 \(below 10 s archive_timeout would force/],
+  ["retention 0 with Object Lock: retention speaks, not an impossible lock fix", backup({ retentionDays: 0 }, prod), /^\[prod\/backup\] retentionDays = 0: must be a whole number of days from 1 to 3650\. Fix: use e\.g\. 14\.$/],
+  ["negative retention with Object Lock", backup({ retentionDays: -7 }, prod), /^\[prod\/backup\] retentionDays = -7: must be a whole number of days from 1 to 3650/],
+  ["logical retention 0 with Object Lock", backup({ logical: { ...prod.backup!.logical!, retentionDays: 0 } }, prod), /^\[prod\/backup\] logical\.retentionDays = 0: must be a whole number of days from 1 to 3650/],
+  ["pools past what maxConnections may ever be", v(dev, { pgbouncer: { defaultPoolSize: 9995, maxClientConnections: 10000 } }), /\[dev\/pgbouncer\] defaultPoolSize = 9995: pools need .*Fix: lower defaultPoolSize\/reservePoolSize: 9997 server connections exceed what maxConnections may be \(10000\)\./],
+];
+
+describe("class 6: schedules and retention", () => {
+  test.each(class6)("%s", (_n, env, message) => expectRefused(env, message));
+  test("allowed: the defaults and prod's schedules never meet", () => {
+    for (const env of [dev, staging, prod]) expect(() => buildApp({ environments: [env], outdir: "/tmp/x" })).not.toThrow();
+  });
+});
+
 describe("class 1: unknown or mistyped keys fail synth with the path and the nearest valid key", () => {
   test.each(class1)("%s", (_n, env, message) => expectRefused(env, message));
   test("every problem of an environment is listed, each on its own line", () => {

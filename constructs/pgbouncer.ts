@@ -7,7 +7,7 @@ import { renderPgbouncerEntrypoint } from "../postgres-config/scripts";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { IPostgresPrimary } from "./postgres-primary";
+import { IPostgresPrimary, MAX_CONNECTIONS } from "./postgres-primary";
 import { IPostgresReplica } from "./postgres-replica";
 import { literal } from "./terraform-text";
 import { isDnsName, isIpAddress, isWildcard, subjectAltNames, urlHost } from "./validation/addresses";
@@ -101,7 +101,10 @@ export class PgBouncer extends Construct {
         field: "defaultPoolSize",
         value: pool,
         problem: `pools need ${perServer} server connections (${replicas.length ? "" : "read-write and read-only both on the primary: 2 × "}(defaultPoolSize ${pool} + reservePoolSize ${reserve})) but the primary's maxConnections ${primary.maxConnections} leaves ${budget} after ${RESERVED_SERVER_CONNECTIONS} reserved`,
-        fix: `lower defaultPoolSize/reservePoolSize or raise the primary's maxConnections to at least ${perServer + RESERVED_SERVER_CONNECTIONS}`,
+        fix:
+          perServer + RESERVED_SERVER_CONNECTIONS <= MAX_CONNECTIONS
+            ? `lower defaultPoolSize/reservePoolSize or raise the primary's maxConnections to at least ${perServer + RESERVED_SERVER_CONNECTIONS}`
+            : `lower defaultPoolSize/reservePoolSize: ${perServer} server connections exceed what maxConnections may be (${MAX_CONNECTIONS})`,
       },
       { when: !isInt(maxClients) || maxClients < pool, field: "maxClientConnections", value: maxClients, problem: "must be a whole number ≥ defaultPoolSize", fix: "use e.g. 1000" },
       { when: poolMode !== "transaction" && poolMode !== "session", field: "poolMode", value: poolMode, problem: 'must be "transaction" or "session"', fix: 'use "transaction" (statement mode breaks multi-statement transactions)' },

@@ -167,6 +167,12 @@ export function archiveTimeoutFor(rpoSeconds: number): number {
   return rpoSeconds > 20 ? rpoSeconds - 10 : Math.max(1, Math.ceil(rpoSeconds / 2));
 }
 
+/** Largest maxConnections pgharbor accepts. */
+export const MAX_CONNECTIONS = 10000;
+
+/** Smallest RPO target: archive_timeout 5 s, probed every 5 s. */
+export const MIN_RPO_SECONDS = 10;
+
 /** Memory each connection is budgeted in the "memory too small" check. */
 export const PER_CONNECTION_MIB = 4;
 
@@ -201,8 +207,14 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
     { when: !(SUPPORTED_MAJORS as readonly number[]).includes(r.major), field: "majorVersion", value: r.major, problem: "is not a supported PostgreSQL major", fix: `use one of ${SUPPORTED_MAJORS.join(", ")}` },
     { when: !isInt(r.memoryMiB) || r.memoryMiB < MIN_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `must be a whole number of MiB ≥ ${MIN_MEMORY_MIB}`, fix: `give the container at least ${MIN_MEMORY_MIB} MiB` },
     { when: !(typeof r.cpus === "number" && r.cpus > 0 && r.cpus <= 256), field: "cpus", value: r.cpus, problem: "must be a number of cores > 0", fix: "use e.g. 0.5, 1 or 4" },
-    { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > 10000, field: "maxConnections", value: r.maxConnections, problem: "must be a whole number from 10 to 10000", fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
-    { when: !isInt(r.rpoSeconds) || r.rpoSeconds < 1 || r.rpoSeconds > 86400, field: "rpoSeconds", value: r.rpoSeconds, problem: "must be a whole number of seconds from 1 to 86400", fix: "state the data loss you accept, e.g. 60" },
+    { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > MAX_CONNECTIONS, field: "maxConnections", value: r.maxConnections, problem: `must be a whole number from 10 to ${MAX_CONNECTIONS}`, fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
+    {
+      when: !isInt(r.rpoSeconds) || r.rpoSeconds < MIN_RPO_SECONDS || r.rpoSeconds > 86400,
+      field: "rpoSeconds",
+      value: r.rpoSeconds,
+      problem: `must be a whole number of seconds from ${MIN_RPO_SECONDS} to 86400 (below ${MIN_RPO_SECONDS} s archive_timeout would force a 16 MiB WAL segment every few seconds, and the bucket-side probe, every 5 s at best, could not measure it)`,
+      fix: "state the data loss you accept, e.g. 60",
+    },
     { when: !isInt(r.maxSlot) || r.maxSlot < 64, field: "maxSlotWalKeepSizeMiB", value: r.maxSlot, problem: "must cap slot WAL at a whole number of MiB ≥ 64 (unlimited lets a dead replica fill the disk)", fix: "set a cap below the free space of the data volume, e.g. 4096" },
     ...(["appUser", "appDatabase"] as const).map((field): Rule => {
       // appUser_ro is the read-only role; appDatabase_ro PgBouncer's read-only database.

@@ -26,6 +26,10 @@ function objectLockRules(env: EnvironmentConfig) {
   const lock = env.archive?.kind === "aws-s3" ? env.archive.objectLock : undefined;
   if (!lock) return [];
   const retentionDays = env.backup?.retentionFullBackups === undefined ? (env.backup?.retentionDays ?? 14) : undefined;
+  const logicalDays = env.backup?.logical?.retentionDays ?? 30;
+  // Root cause first: an invalid retention is the backup section's error, not a reason to shrink the lock.
+  const validDays = (d: unknown) => isInt(d) && d >= 1 && d <= 3650;
+  if (!isInt(lock.days) || lock.days < 1) return [];
   return [
     {
       when: retentionDays === undefined,
@@ -35,14 +39,14 @@ function objectLockRules(env: EnvironmentConfig) {
       fix: "use backup.retentionDays with Object Lock",
     },
     {
-      when: retentionDays !== undefined && lock.days > retentionDays,
+      when: retentionDays !== undefined && validDays(retentionDays) && lock.days > retentionDays,
       field: "archive.objectLock.days",
       value: lock.days,
       problem: `locks objects longer than backups are retained (backup.retentionDays ${retentionDays}): expiry could not delete them`,
       fix: `lower objectLock.days to at most ${retentionDays}, or raise backup.retentionDays`,
     },
     {
-      when: env.backup?.logical !== undefined && lock.days > (env.backup.logical.retentionDays ?? 30),
+      when: env.backup?.logical !== undefined && validDays(logicalDays) && lock.days > logicalDays,
       field: "archive.objectLock.days",
       value: lock.days,
       problem: `locks objects longer than logical backups are retained (backup.logical.retentionDays ${env.backup?.logical?.retentionDays ?? 30}): their cleanup could not delete them`,
