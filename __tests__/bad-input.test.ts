@@ -3,7 +3,9 @@
  * case is an environment a user could write and the message pgharbor answers with (environment,
  * field, value, problem, fix), never a stack trace.
  */
+import { Testing } from "cdktf";
 import { buildApp } from "../stacks/app";
+import { PostgresStack } from "../stacks/postgres-stack";
 import { EnvironmentConfig } from "../stacks/environments";
 import { PgharborConfigError } from "../constructs/errors";
 import { containers, dev, file, Json, prod, staging, synthEnv, variant } from "./helpers";
@@ -60,6 +62,13 @@ export const class7: Case[] = [
   ["no name", { ...dev, name: undefined }, /^\[environment\] name = \(unset\): is required/],
   ["hosts: null", { ...dev, hosts: { local: null } }, /\[dev\] hosts\.local = null: must be an object/],
   ["environment not an object", "dev", /^\[environment\] \(environment\) = "dev": must be an object/],
+  ["host named like the primary construct", { ...dev, hosts: { primary: {} } }, /^\[dev\] hosts\.primary = "primary": is the name of another part of the stack.*Fix: name the host after the machine, e\.g\. "db-1"\.$/],
+  ["host named like a replica", { ...prod, hosts: { ...prod.hosts, "replica-1": { dockerHost: "ssh://deploy@db-4.example.internal", privateAddress: "10.30.0.14" } } }, /\[prod\] hosts\.replica-1 = "replica-1": is the name of another part of the stack/],
+  ["host named ca", { ...dev, hosts: { ca: {} } }, /\[dev\] hosts\.ca = "ca": is the name of another part of the stack/],
+  ["host named archive", { ...dev, hosts: { archive: {} } }, /\[dev\] hosts\.archive = "archive"/],
+  ["memory in bytes instead of MiB", v(dev, { primary: { memoryMiB: 8 * 1024 ** 3 } }), /\[dev\/primary\] memoryMiB = 8589934592: is more than 1048576 MiB \(1 TiB\)/],
+  ["replica memory in bytes", v(dev, { replica: { memoryMiB: 1e9 } }), /\[dev\/replicas\.replica-1\] memoryMiB = 1000000000: is more than 1048576 MiB/],
+  ["PgBouncer client connections past file descriptors", v(dev, { pgbouncer: { maxClientConnections: 1e9 } }), /\[dev\/pgbouncer\] maxClientConnections = 1000000000: is more than 100000/],
   ["aws-s3 without a bucket name", { ...staging, archive: { kind: "aws-s3", region: "eu-west-1" } }, /\[staging\/archive\] bucketName = \(unset\): is required/],
 ];
 
@@ -301,4 +310,9 @@ describe("class 1: unknown or mistyped keys fail synth with the path and the nea
 
 describe("class 7: no stack trace, whatever is missing", () => {
   test.each(class7)("%s", (_n, env, message) => expectRefused(env, message));
+  test("two stacks of one name in one app", () => {
+    const app = Testing.app();
+    new PostgresStack(app, dev);
+    expect(() => new PostgresStack(app, dev)).toThrow(/^\[environments\] name = "dev": is already a stack of this app/);
+  });
 });

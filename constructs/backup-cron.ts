@@ -158,7 +158,7 @@ export class BackupCron extends Construct {
       { when: props.retentionDays !== undefined && (!isInt(props.retentionDays) || props.retentionDays < 1 || props.retentionDays > 3650), field: "retentionDays", value: props.retentionDays, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 14" },
       { when: props.retentionFullBackups !== undefined && (!isInt(props.retentionFullBackups) || props.retentionFullBackups < 1 || props.retentionFullBackups > 999), field: "retentionFullBackups", value: props.retentionFullBackups, problem: "must be a whole number from 1 to 999", fix: "keep at least 2 full backups, e.g. 4" },
       { when: !isInt(processMax) || processMax < 1 || processMax > 32, field: "processMax", value: processMax, problem: "must be a whole number from 1 to 32", fix: "use the cores the host can spare, e.g. 2" },
-      { when: !isInt(memoryMiB) || memoryMiB < 128, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 128", fix: "use e.g. 512" },
+      { when: !isInt(memoryMiB) || memoryMiB < 128 || memoryMiB > 1048576, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB from 128 to 1048576", fix: "use e.g. 512" },
     ]);
     // pgBackRest's full, differential and expire runs take the same lock: the same minute means one fails.
     const lockHolders = [["fullSchedule", schedules.full], ["diffSchedule", schedules.diff], ["expireSchedule", schedules.expire]] as const;

@@ -107,6 +107,7 @@ export class PgBouncer extends Construct {
             : `lower defaultPoolSize/reservePoolSize: ${perServer} server connections exceed what maxConnections may be (${MAX_CONNECTIONS})`,
       },
       { when: !isInt(maxClients) || maxClients < pool, field: "maxClientConnections", value: maxClients, problem: "must be a whole number ≥ defaultPoolSize", fix: "use e.g. 1000" },
+      { when: isInt(maxClients) && maxClients > 100000, field: "maxClientConnections", value: maxClients, problem: "is more than 100000: every client needs a file descriptor, past the container's limit PgBouncer refuses connections", fix: "use e.g. 5000" },
       { when: poolMode !== "transaction" && poolMode !== "session", field: "poolMode", value: poolMode, problem: 'must be "transaction" or "session"', fix: 'use "transaction" (statement mode breaks multi-statement transactions)' },
       { when: !isInt(this.port) || this.port < 1 || this.port > 65535, field: "port", value: this.port, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 6432" },
       {
@@ -144,7 +145,7 @@ export class PgBouncer extends Construct {
         problem: "is not an absolute path of letters, digits, dots, hyphens, underscores and slashes (libpq reads it relative to the application's directory otherwise, and other characters would need escaping in DATABASE_URL)",
         fix: 'give where the application finds the CA certificate, e.g. "/etc/ssl/pgharbor/ca.crt"',
       },
-      { when: !isInt(memoryMiB) || memoryMiB < 32, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 32", fix: "use e.g. 256" },
+      { when: !isInt(memoryMiB) || memoryMiB < 32 || memoryMiB > 65536, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB from 32 to 65536", fix: "use e.g. 256" },
     ]);
 
     const host = props.host ?? primary.host;

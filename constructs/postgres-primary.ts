@@ -167,6 +167,9 @@ export function archiveTimeoutFor(rpoSeconds: number): number {
   return rpoSeconds > 20 ? rpoSeconds - 10 : Math.max(1, Math.ceil(rpoSeconds / 2));
 }
 
+/** Largest container memory limit pgharbor accepts (1 TiB): a larger one is a unit mistake. */
+export const MAX_MEMORY_MIB = 1048576;
+
 /** Largest maxConnections pgharbor accepts. */
 export const MAX_CONNECTIONS = 10000;
 
@@ -206,6 +209,7 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
   return [
     { when: !(SUPPORTED_MAJORS as readonly number[]).includes(r.major), field: "majorVersion", value: r.major, problem: "is not a supported PostgreSQL major", fix: `use one of ${SUPPORTED_MAJORS.join(", ")}` },
     { when: !isInt(r.memoryMiB) || r.memoryMiB < MIN_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `must be a whole number of MiB ≥ ${MIN_MEMORY_MIB}`, fix: `give the container at least ${MIN_MEMORY_MIB} MiB` },
+    { when: isInt(r.memoryMiB) && r.memoryMiB > MAX_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `is more than ${MAX_MEMORY_MIB} MiB (1 TiB): shared_buffers would be a quarter of it, and PostgreSQL would not start on a host without that memory`, fix: "give the container the memory its host can spare, in MiB (4096 is 4 GiB)" },
     { when: !(typeof r.cpus === "number" && r.cpus > 0 && r.cpus <= 256), field: "cpus", value: r.cpus, problem: "must be a number of cores > 0", fix: "use e.g. 0.5, 1 or 4" },
     { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > MAX_CONNECTIONS, field: "maxConnections", value: r.maxConnections, problem: `must be a whole number from 10 to ${MAX_CONNECTIONS}`, fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
     {

@@ -10,7 +10,7 @@ import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
 import { renderReplicaBootstrap, renderReplicaEntrypoint } from "../postgres-config/scripts";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { IPostgresPrimary, sizeMemory, tlsUploads } from "./postgres-primary";
+import { IPostgresPrimary, MAX_MEMORY_MIB, sizeMemory, tlsUploads } from "./postgres-primary";
 import { literal } from "./terraform-text";
 import { subjectAltNames } from "./validation/addresses";
 
@@ -69,7 +69,10 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
       { when: !isInt(this.publishPort) || this.publishPort < 1 || this.publishPort > 65535, field: "publishPort", value: this.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535" },
     ]);
     const memoryMiB = props.memoryMiB ?? primary.memoryMiB;
-    check(where, [{ when: !isInt(memoryMiB) || memoryMiB < 256, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 256", fix: "give the replica at least 256 MiB" }]);
+    check(where, [
+      { when: !isInt(memoryMiB) || memoryMiB < 256, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 256", fix: "give the replica at least 256 MiB" },
+      { when: isInt(memoryMiB) && memoryMiB > MAX_MEMORY_MIB, field: "memoryMiB", value: memoryMiB, problem: `is more than ${MAX_MEMORY_MIB} MiB (1 TiB): PostgreSQL would not start on a host without that memory`, fix: "give the replica the memory its host can spare, in MiB" },
+    ]);
     const memory = sizeMemory(where, memoryMiB, primary.maxConnections, primary.confInput().parameters ?? {});
 
     this.name = id;

@@ -4,7 +4,7 @@ import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerHost } from "../constructs/docker-host";
-import { check, isInt } from "../constructs/errors";
+import { check, formatProblem, isInt, PgharborConfigError } from "../constructs/errors";
 import { LocalS3Server } from "../constructs/local-s3-server";
 import { S3WalArchiveBucket } from "../constructs/s3-wal-archive-bucket";
 import { IWalArchive } from "../constructs/wal-archive";
@@ -107,84 +107,95 @@ function checkEnvironment(env: EnvironmentConfig): void {
  */
 export class PostgresStack extends TerraformStack {
   public readonly hosts: Record<string, DockerHost> = {};
-  public readonly archive: IWalArchive;
-  public readonly primary: PostgresPrimary;
+  public readonly archive!: IWalArchive;
+  public readonly primary!: PostgresPrimary;
   public readonly replicas: PostgresReplica[] = [];
-  public readonly pgbouncer: PgBouncer;
-  public readonly backup: BackupCron;
-  public readonly monitoring: Monitoring;
+  public readonly pgbouncer!: PgBouncer;
+  public readonly backup!: BackupCron;
+  public readonly monitoring!: Monitoring;
 
   constructor(scope: Construct, env: EnvironmentConfig) {
     checkEnvironmentShape(env);
     checkEnvironment(env);
     check(`${env.name}/state`, stateRules(env));
+    const existing = scope.node.tryFindChild(env.name);
+    if (existing) {
+      throw new PgharborConfigError(formatProblem("environments", { field: "name", value: env.name, problem: "is already a stack of this app (two environments share this name, and with it their stacks, containers and state)", fix: "give every environment its own name" }));
+    }
     super(scope, env.name);
-    if (env.state.kind === "s3") {
-      const backend = new S3Backend(this, { bucket: env.state.bucket, key: env.state.key, region: env.state.region, encrypt: true, kmsKeyId: env.state.kmsKeyId });
-      backend.addOverride("use_lockfile", true);
-    } else {
-      new LocalBackend(this, { path: `terraform.${env.name}.tfstate` });
-    }
-    new RandomProvider(this, "random");
-    new TlsProvider(this, "tls");
-    const ca = new CertificateAuthority(this, "ca", { environment: env.name });
+    try {
+      if (env.state.kind === "s3") {
+        const backend = new S3Backend(this, { bucket: env.state.bucket, key: env.state.key, region: env.state.region, encrypt: true, kmsKeyId: env.state.kmsKeyId });
+        backend.addOverride("use_lockfile", true);
+      } else {
+        new LocalBackend(this, { path: `terraform.${env.name}.tfstate` });
+      }
+      new RandomProvider(this, "random");
+      new TlsProvider(this, "tls");
+      const ca = new CertificateAuthority(this, "ca", { environment: env.name });
 
-    const hostNames = Object.keys(env.hosts);
-    for (const h of hostNames) {
-      this.hosts[h] = new DockerHost(this, h, { environment: env.name, ...env.hosts[h] });
-    }
-    const primaryHost = this.hosts[env.primary.host ?? hostNames[0]];
+      const hostNames = Object.keys(env.hosts);
+      for (const h of hostNames) {
+        this.hosts[h] = new DockerHost(this, h, { environment: env.name, ...env.hosts[h] });
+      }
+      const primaryHost = this.hosts[env.primary.host ?? hostNames[0]];
 
-    if (env.archive.kind === "aws-s3") {
-      const aws = new AwsProvider(this, "aws", { region: env.archive.region, defaultTags: [{ tags: { "pgharbor:environment": env.name, "managed-by": "pgharbor" } }] });
-      this.archive = new S3WalArchiveBucket(this, "archive", {
-        environment: env.name,
-        provider: aws,
-        bucketName: env.archive.bucketName,
-        region: env.archive.region,
-        noncurrentVersionRetentionDays: env.archive.noncurrentVersionRetentionDays,
-        objectLock: env.archive.objectLock,
-        protect: env.protect,
+      if (env.archive.kind === "aws-s3") {
+        const aws = new AwsProvider(this, "aws", { region: env.archive.region, defaultTags: [{ tags: { "pgharbor:environment": env.name, "managed-by": "pgharbor" } }] });
+        this.archive = new S3WalArchiveBucket(this, "archive", {
+          environment: env.name,
+          provider: aws,
+          bucketName: env.archive.bucketName,
+          region: env.archive.region,
+          noncurrentVersionRetentionDays: env.archive.noncurrentVersionRetentionDays,
+          objectLock: env.archive.objectLock,
+          protect: env.protect,
+        });
+      } else {
+        this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image });
+      }
+
+      this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, ...stripHost(env.primary) });
+      const replicaHosts = (env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]]).map((h) => this.hosts[h]);
+      for (let i = 0; i < env.replicas; i++) {
+        this.replicas.push(
+          new PostgresReplica(this, `replica-${i + 1}`, { primary: this.primary, host: replicaHosts[i % replicaHosts.length], protectData: env.protect, ...env.replica }),
+        );
+      }
+      const pb = env.pgbouncer ?? {};
+      this.pgbouncer = new PgBouncer(this, "pgbouncer", {
+        primary: this.primary,
+        replicas: this.replicas,
+        ...stripHost(pb),
+        host: pb.host ? this.hosts[pb.host] : undefined,
+        clientAddress: env.clientAddress,
+        clientCaFile: env.clientCaFile,
       });
-    } else {
-      this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image });
+      this.backup = new BackupCron(this, "backup", { primary: this.primary, ...env.backup });
+      this.monitoring = new Monitoring(this, "monitoring", { primary: this.primary, replicas: this.replicas, pgbouncer: this.pgbouncer, backup: this.backup, ...env.monitoring });
+
+      const address = this.pgbouncer.clientAddress;
+      const pw = this.primary.passwords.app.result;
+      new TerraformOutput(this, "DATABASE_URL", {
+        value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.database),
+        sensitive: true,
+        description: "Read-write connection through PgBouncer to the primary, verify-full against ca_cert_pem",
+      });
+      new TerraformOutput(this, "DATABASE_READ_URL", {
+        value: this.pgbouncer.url(readOnlyRole(this.primary.appUser), this.primary.passwords.appReadOnly.result, this.pgbouncer.readOnlyDatabase),
+        sensitive: true,
+        description: "Read-only connection (read-only role) through PgBouncer to the replicas, verify-full against ca_cert_pem",
+      });
+      new TerraformOutput(this, "ca_cert_pem", { value: ca.certPem, description: "The environment's CA: DATABASE_URL verifies PgBouncer against it (sslmode=verify-full); put it at clientCaFile, or ~/.postgresql/root.crt" });
+      new TerraformOutput(this, "pgbouncer_endpoint", { value: `${urlHost(address)}:${this.pgbouncer.port}` });
+
+      Aspects.of(this).add(new PolicyPack());
+    } catch (e) {
+      // The rules above keep names apart; should two parts of the stack still meet, say so plainly.
+      const m = e instanceof Error && !(e instanceof PgharborConfigError) ? /There is already a Construct with name '([^']+)'/.exec(e.message) : null;
+      if (!m) throw e;
+      throw new PgharborConfigError(formatProblem(env.name, { field: "(construct id)", value: m[1], problem: "names two parts of the stack (a host, a replica or a component share it)", fix: `rename the host called "${m[1]}"` }));
     }
-
-    this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, ...stripHost(env.primary) });
-    const replicaHosts = (env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]]).map((h) => this.hosts[h]);
-    for (let i = 0; i < env.replicas; i++) {
-      this.replicas.push(
-        new PostgresReplica(this, `replica-${i + 1}`, { primary: this.primary, host: replicaHosts[i % replicaHosts.length], protectData: env.protect, ...env.replica }),
-      );
-    }
-    const pb = env.pgbouncer ?? {};
-    this.pgbouncer = new PgBouncer(this, "pgbouncer", {
-      primary: this.primary,
-      replicas: this.replicas,
-      ...stripHost(pb),
-      host: pb.host ? this.hosts[pb.host] : undefined,
-      clientAddress: env.clientAddress,
-      clientCaFile: env.clientCaFile,
-    });
-    this.backup = new BackupCron(this, "backup", { primary: this.primary, ...env.backup });
-    this.monitoring = new Monitoring(this, "monitoring", { primary: this.primary, replicas: this.replicas, pgbouncer: this.pgbouncer, backup: this.backup, ...env.monitoring });
-
-    const address = this.pgbouncer.clientAddress;
-    const pw = this.primary.passwords.app.result;
-    new TerraformOutput(this, "DATABASE_URL", {
-      value: this.pgbouncer.url(this.primary.appUser, pw, this.pgbouncer.database),
-      sensitive: true,
-      description: "Read-write connection through PgBouncer to the primary, verify-full against ca_cert_pem",
-    });
-    new TerraformOutput(this, "DATABASE_READ_URL", {
-      value: this.pgbouncer.url(readOnlyRole(this.primary.appUser), this.primary.passwords.appReadOnly.result, this.pgbouncer.readOnlyDatabase),
-      sensitive: true,
-      description: "Read-only connection (read-only role) through PgBouncer to the replicas, verify-full against ca_cert_pem",
-    });
-    new TerraformOutput(this, "ca_cert_pem", { value: ca.certPem, description: "The environment's CA: DATABASE_URL verifies PgBouncer against it (sslmode=verify-full); put it at clientCaFile, or ~/.postgresql/root.crt" });
-    new TerraformOutput(this, "pgbouncer_endpoint", { value: `${urlHost(address)}:${this.pgbouncer.port}` });
-
-    Aspects.of(this).add(new PolicyPack());
   }
 }
 
