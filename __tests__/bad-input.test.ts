@@ -144,6 +144,10 @@ export const class3: Case[] = [
   ["pg_stat_statements parameter, bad value", params({ "pg_stat_statements.max": "lots" }), /pg_stat_statements\.max is not a number/],
   ["pg_stat_statements parameter misspelt", params({ "pg_stat_statements.trak": "all" }), /pg_stat_statements\.trak is not a PostgreSQL 17 parameter\. Fix: did you mean "pg_stat_statements\.track"\?/],
   ["a 17 parameter on 15", params({ transaction_timeout: "1min" }, { majorVersion: 15 }), /transaction_timeout does not exist in PostgreSQL 15 \(only in 17\)/],
+  ["max_wal_size below two segments (the server would not start)", params({ max_wal_size: "16MB" }), /parameters\.max_wal_size = "16MB": max_wal_size is 16MB: PostgreSQL needs at least two WAL segments \(32MB\)/],
+  ["max_wal_size below pgharbor's min_wal_size", params({ max_wal_size: "128MB" }), /parameters\.max_wal_size = "128MB": max_wal_size leaves min_wal_size \(256MB\) above max_wal_size \(128MB\)/],
+  ["superuser_reserved_connections", params({ superuser_reserved_connections: 40 }), /superuser_reserved_connections is managed by pgharbor \(pgharbor reserves 3 connections for superusers/],
+  ["session_replication_role replica server-wide", params({ session_replication_role: "replica" }), /parameters\.session_replication_role = "replica": session_replication_role makes every session skip triggers and foreign-key checks/],
 ];
 
 export const class8: Case[] = [
@@ -199,6 +203,9 @@ export const class4: Case[] = [
   ["PgBouncer published on a DNS name", v(prod, { pgbouncer: { ...prod.pgbouncer, publishAddress: "db-1.example.internal" } }), /\[prod\/pgbouncer\] publishAddress = "db-1\.example\.internal": is a DNS name, and Docker publishes ports on an IP address/],
   ["PgBouncer on every interface", v(dev, { pgbouncer: { publishAddress: "0.0.0.0" } }), /\[dev\/pgbouncer\] publishAddress = "0\.0\.0\.0": is a wildcard: PgBouncer would listen on every interface/],
   ["PgBouncer on an invalid IP", v(dev, { pgbouncer: { publishAddress: "10.0.0.999" } }), /publishAddress = "10\.0\.0\.999": is not an IP address/],
+  ["PgBouncer published on another host's address", v(prod, { pgbouncer: { ...prod.pgbouncer, host: "db-2" } }), /\[prod\] pgbouncer\.publishAddress = "10\.30\.0\.11": is host "db-1"'s address, but PgBouncer runs on host "db-2": Docker there cannot publish on it\. Fix: publish on db-2's own address, or set pgbouncer\.host to "db-1"/],
+  ["dev S3 image not pinned", v(dev, { archive: { kind: "local-s3", image: "chrislusf/seaweedfs" } }), /\[dev\/archive\] image = "chrislusf\/seaweedfs": is not pinned/],
+  ["dev S3 image :latest", v(dev, { archive: { kind: "local-s3", image: "chrislusf/seaweedfs:latest" } }), /\[dev\/archive\] image = "chrislusf\/seaweedfs:latest": is not pinned/],
   ["client address that is not a name", { ...dev, clientAddress: "db_1!" }, /\[dev\/pgbouncer\] clientAddress = "db_1!": is not a DNS name or IP address/],
   ["client CA file relative", { ...dev, clientCaFile: "ca.crt" }, /\[dev\/pgbouncer\] clientCaFile = "ca\.crt": is not an absolute path/],
   ["client CA file that would break the URL", { ...dev, clientCaFile: "/etc/ca.crt&sslmode=disable" }, /clientCaFile = "\/etc\/ca\.crt&sslmode=disable": is not an absolute path of letters/],
@@ -225,6 +232,15 @@ describe("class 4: addresses, ports and names", () => {
     const json = synthEnv({ ...dev, clientAddress: "fd00::10" } as EnvironmentConfig);
     expect(json.output!.DATABASE_URL.value).toMatch(/@\[fd00::10\]:6432\/app\?sslmode=verify-full$/);
     expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["fd00::10", "127.0.0.1"]);
+  });
+  test("protect covers the dev S3 server's data volume and passphrase too", () => {
+    const json = synthEnv({ ...dev, protect: true } as EnvironmentConfig);
+    expect(Object.values(json.resource!.docker_volume).find((vol) => vol.name === "pgharbor-dev-s3-data")!.lifecycle).toEqual({ prevent_destroy: true });
+  });
+  test("the pg_wal alert follows a max_wal_size override", () => {
+    const app = Testing.app({ stubVersion: true });
+    const stack = new PostgresStack(app, params({ max_wal_size: "8GB" }) as EnvironmentConfig);
+    expect(stack.monitoring.alertInput.maxWalSizeMiB).toBe(8192);
   });
   test("the dev S3 server reached from another host is published there and names that host in its certificate", () => {
     const env = { ...dev, hosts: { local: { privateAddress: "10.1.0.1" }, other: { dockerHost: "ssh://deploy@other.example.internal", privateAddress: "10.1.0.2" } }, replicaHosts: ["other"] };

@@ -34,6 +34,19 @@ export interface LocalS3ServerProps {
    * @default 512
    */
   readonly memoryMiB?: number;
+  /**
+   * Refuse `terraform destroy` of the server's data volume (the archive) and the cipher passphrase.
+   * @default false
+   */
+  readonly protect?: boolean;
+}
+
+/** A pinned image reference: a tag other than latest, or a digest. */
+export function imageProblem(image: string): string | undefined {
+  if (!/^[a-z0-9]+([._\/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/.test(image)) return "is not an image reference";
+  const tag = /:([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(image.replace(/@sha256:[0-9a-f]{64}$/, ""))?.[1];
+  if (!/@sha256:/.test(image) && (tag === undefined || tag === "latest")) return "is not pinned: without a fixed tag or digest every pull may bring another version";
+  return undefined;
 }
 
 export const SEAWEEDFS_DEFAULT_IMAGE = "chrislusf/seaweedfs:3.80";
@@ -62,7 +75,9 @@ export class LocalS3Server extends Construct implements IWalArchive {
     this.bucketName = props.bucketName ?? `pgharbor-${props.environment}-wal`;
     const problem = bucketNameProblem(this.bucketName);
     const memoryMiB = props.memoryMiB ?? 512;
+    const badImage = props.image === undefined ? undefined : imageProblem(props.image);
     check(`${props.environment}/archive`, [
+      { when: badImage !== undefined, field: "image", value: props.image, problem: badImage ?? "", fix: `pin a version, e.g. "${SEAWEEDFS_DEFAULT_IMAGE}"` },
       { when: problem !== undefined, field: "bucketName", value: this.bucketName, problem: `is not a valid bucket name: it ${problem}`, fix: 'use lowercase letters, digits and hyphens, e.g. "pgharbor-dev-wal"' },
       { when: !(memoryMiB >= 128), field: "memoryMiB", value: memoryMiB, problem: "is too small for the S3 server", fix: "give it at least 128 MiB" },
     ]);
@@ -81,10 +96,10 @@ export class LocalS3Server extends Construct implements IWalArchive {
       read: [generatedSecret(this, "reader-access-key", 20), generatedSecret(this, "reader-secret-key", 40)],
       expire: [generatedSecret(this, "expirer-access-key", 20), generatedSecret(this, "expirer-secret-key", 40)],
     };
-    this.cipherPass = generatedSecret(this, "cipher-pass", 64);
+    this.cipherPass = generatedSecret(this, "cipher-pass", 64, props.protect ?? false);
 
     const image = new Image(this, "image", { provider: props.host.provider, name: props.image ?? SEAWEEDFS_DEFAULT_IMAGE, keepLocally: true });
-    const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data` });
+    const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data`, lifecycle: props.protect ? { preventDestroy: true } : undefined });
     this.container = new Container(this, "container", {
       provider: props.host.provider,
       name,

@@ -4,6 +4,7 @@ import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 import { maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { MAX_WAL_SIZE_MIB } from "../postgres-config/postgresql-conf";
+import { parameterNumber } from "../postgres-config/parameter-policy";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
@@ -88,7 +89,8 @@ export class Monitoring extends Construct {
       rpoSeconds: primary.rpoSeconds,
       archiveTimeoutSeconds: primary.archiveTimeoutSeconds,
       maxSlotWalKeepSizeMiB: conf.maxSlotWalKeepSizeMiB,
-      maxWalSizeMiB: MAX_WAL_SIZE_MIB,
+      // The pg_wal alert budgets for the max_wal_size the server really has.
+      maxWalSizeMiB: parameterNumber(primary.majorVersion, conf.parameters ?? {}, "max_wal_size") ?? MAX_WAL_SIZE_MIB,
       fullIntervalSeconds: maxIntervalMinutes(parseCron(backup.schedules.full)) * 60,
       diffIntervalSeconds: Math.min(maxIntervalMinutes(parseCron(backup.schedules.diff)), maxIntervalMinutes(parseCron(backup.schedules.full))) * 60,
       maxConnections: primary.maxConnections,

@@ -46,6 +46,8 @@ export const MANAGED_PARAMETERS: Record<string, string> = {
   unix_socket_group: "the backup container reaches the primary over the shared socket as postgres",
   unix_socket_permissions: "the backup container reaches the primary over the shared socket as postgres",
   max_connections: "set `maxConnections` instead (PgBouncer pools are checked against it)",
+  superuser_reserved_connections: "pgharbor reserves 3 connections for superusers and sizes PgBouncer's pools around them",
+  reserved_connections: "pgharbor sizes PgBouncer's pools around its own reserved connections",
   default_transaction_read_only: "the read-write pool, the heartbeat and role reconciliation write; the read-only role is read-only by itself",
   event_triggers: "pgharbor's DDL audit is an event trigger",
   // TLS and authentication.
@@ -85,6 +87,7 @@ export const RISKY_VALUES: Record<string, { risky: (v: string) => boolean; risk:
   full_page_writes: { risky: (v) => v === "off", risk: "turns off torn-page protection: a crash mid-write can corrupt data pages beyond repair" },
   synchronous_commit: { risky: (v) => v === "off", risk: "acknowledges commits before they are on disk: a crash loses the last transactions clients were told succeeded" },
   data_sync_retry: { risky: (v) => v === "on", risk: "keeps running after a failed fsync, when the kernel may already have dropped the data" },
+  session_replication_role: { risky: (v) => v !== "origin", risk: "makes every session skip triggers and foreign-key checks: the data can break its own constraints" },
 };
 
 /** Values that break pgharbor or leak, refused outright (lowercase names). */
@@ -228,10 +231,39 @@ export function checkParameterOverrides(major: PostgresMajor, parameters: Record
     const rule = VALUE_RULES[lower];
     if (rule && rule.bad(v.normalized ?? "")) problems.push({ name, problem: rule.problem, fix: rule.fix });
   }
+  problems.push(...walSizeProblems(major, parameters));
   for (const r of riskyParameters(major, parameters)) {
     if (!acknowledged.has(r.key)) problems.push({ name: r.name, problem: r.risk, fix: `remove it, or acknowledge the risk with acknowledgeRisk: { "${r.key}": "<why, in a sentence>" }` });
   }
   return problems;
+}
+
+/** pgharbor's WAL sizes (MB) when the user sets none: the renderer's min_wal_size and max_wal_size. */
+export const DEFAULT_WAL_SIZES_MB = { min_wal_size: 256, max_wal_size: 2048 };
+
+/** A user's value of a size parameter in its base unit (MB for the WAL sizes), when valid. */
+export function parameterNumber(major: PostgresMajor, parameters: Record<string, ParameterValue>, name: string): number | undefined {
+  const key = Object.keys(parameters).find((k) => k.toLowerCase() === name);
+  if (key === undefined) return undefined;
+  const v = checkParameterValue(parameterInfo(major, name), parameters[key]).normalized;
+  return v === undefined ? undefined : Number(v);
+}
+
+/** PostgreSQL refuses to start with a WAL size below two 16 MB segments, and min above max makes no sense. */
+function walSizeProblems(major: PostgresMajor, parameters: Record<string, ParameterValue>): ParameterProblem[] {
+  const min = parameterNumber(major, parameters, "min_wal_size");
+  const max = parameterNumber(major, parameters, "max_wal_size");
+  const out: ParameterProblem[] = [];
+  for (const [name, v] of [["min_wal_size", min], ["max_wal_size", max]] as const) {
+    if (v !== undefined && v < 32) out.push({ name: Object.keys(parameters).find((k) => k.toLowerCase() === name)!, problem: `is ${v}MB: PostgreSQL needs at least two WAL segments (32MB) and would not start`, fix: 'use e.g. "1GB"' });
+  }
+  const effMin = min ?? DEFAULT_WAL_SIZES_MB.min_wal_size;
+  const effMax = max ?? DEFAULT_WAL_SIZES_MB.max_wal_size;
+  if (!out.length && (min !== undefined || max !== undefined) && effMin > effMax) {
+    const name = Object.keys(parameters).find((k) => k.toLowerCase() === (max !== undefined ? "max_wal_size" : "min_wal_size"))!;
+    out.push({ name, problem: `leaves min_wal_size (${effMin}MB) above max_wal_size (${effMax}MB)`, fix: "keep min_wal_size at or below max_wal_size (pgharbor's defaults: 256MB and 2048MB)" });
+  }
+  return out;
 }
 
 /** The parameters with their names as the server spells them (TimeZone, not timezone). */

@@ -89,6 +89,14 @@ function checkEnvironment(env: EnvironmentConfig): void {
     })),
     ...sameValue(hostNames, (h) => daemonOf(env.hosts[h]), "dockerHost", "is the Docker daemon of another host too: both would create the same network and containers on it", "declare each Docker daemon once and put several containers on it"),
     ...sameValue(hostNames, (h) => env.hosts[h]?.privateAddress?.toLowerCase(), "privateAddress", "is the private address of another host too: what one publishes would collide with the other's, and consumers could not tell them apart", "give every host the address it really has"),
+    ...hostNames
+      .filter((h) => h !== (env.pgbouncer?.host ?? env.primary?.host ?? hostNames[0]))
+      .map((h) => {
+        const address = env.pgbouncer?.publishAddress;
+        const mine = address !== undefined && (env.hosts[h]?.privateAddress === address || env.hosts[h]?.bindAddress === address);
+        const pgbHost = env.pgbouncer?.host ?? env.primary?.host ?? hostNames[0];
+        return { when: mine, field: "pgbouncer.publishAddress", value: address, problem: `is host "${h}"'s address, but PgBouncer runs on host "${pgbHost}": Docker there cannot publish on it`, fix: `publish on ${pgbHost}'s own address, or set pgbouncer.host to "${h}"` };
+      }),
     ...(env.replicaHosts ?? []).map((h, i) => ({ when: env.replicaHosts!.indexOf(h) !== i, field: `replicaHosts[${i}]`, value: h, problem: "is listed twice", fix: "list each host once (replicas go round robin over the list)" })),
     { when: !isInt(env.replicas) || env.replicas < 0 || env.replicas > 16, field: "replicas", value: env.replicas, problem: "must be a whole number from 0 to 16", fix: "use 0 for no replica, 1 or 2 for read scaling and failover readiness" },
     { when: unknownHost(env.primary?.host), field: "primary.host", value: env.primary?.host, problem: "is not a declared host", fix: fixHost },
@@ -152,7 +160,7 @@ export class PostgresStack extends TerraformStack {
           protect: env.protect,
         });
       } else {
-        this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image });
+        this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image, protect: env.protect });
       }
 
       this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, ...stripHost(env.primary) });
