@@ -51,6 +51,8 @@ export const class1: Case[] = [
   ["drill: true", v(dev, { backup: { drill: true } }), /\[dev\/backup\] drill = true: must be false or an object/],
   ["NaN", v(dev, { primary: { memoryMiB: NaN } }), /\[dev\/primary\] memoryMiB = NaN: must be a number/],
   ["Infinity", v(dev, { primary: { maxConnections: Infinity } }), /\[dev\/primary\] maxConnections = Infinity: must be a number/],
+  ["hosts as a list", { ...dev, hosts: [{}] }, /^\[dev\] hosts = \[\{\}\]: must be an object \(name: value, …\)/],
+  ["acknowledgeRisk as a word", v(dev, { primary: { acknowledgeRisk: "yes" } }), /\[dev\/primary\] acknowledgeRisk = "yes": must be an object/],
   ["state kind unknown", v(dev, { state: { kind: "consul" } }), /\[dev\/state\] kind = "consul": must be "local" or "s3"/],
 ];
 
@@ -60,6 +62,7 @@ export const class7: Case[] = [
   ["no archive", { ...dev, archive: undefined }, /^\[dev\] archive = \(unset\): is required/],
   ["no hosts", { ...dev, hosts: undefined }, /^\[dev\] hosts = \(unset\): is required/],
   ["no name", { ...dev, name: undefined }, /^\[environment\] name = \(unset\): is required/],
+  ["empty name", { ...dev, name: "" }, /^\[environment\] name = "": must be lowercase letters, digits and hyphens/],
   ["hosts: null", { ...dev, hosts: { local: null } }, /\[dev\] hosts\.local = null: must be an object/],
   ["environment not an object", "dev", /^\[environment\] \(environment\) = "dev": must be an object/],
   ["host named like the primary construct", { ...dev, hosts: { primary: {} } }, /^\[dev\] hosts\.primary = "primary": is the name of another part of the stack.*Fix: name the host after the machine, e\.g\. "db-1"\.$/],

@@ -73,7 +73,7 @@ function sameValue(hosts: string[], valueOf: (h: string) => string | undefined, 
 /** Whole-stack checks that no single construct can see. */
 function checkEnvironment(env: EnvironmentConfig): void {
   const hostNames = Object.keys(env.hosts ?? {});
-  const where = `${env.name}`;
+  const where = env.name || "environment";
   const unknownHost = (h: string | undefined) => h !== undefined && !hostNames.includes(h);
   const fixHost = `use one of the hosts declared in hosts: ${hostNames.join(", ") || "(none)"}`;
   check(where, [

@@ -182,7 +182,7 @@ function locate(env: string, path: readonly PropertyKey[]): { scope: string; fie
   return { scope: env, field: path };
 }
 
-const TYPE_NAMES: Record<string, string> = { number: "a number", string: "a string", boolean: "a boolean (true or false)", object: "an object", array: "a list", false: "false" };
+const TYPE_NAMES: Record<string, string> = { number: "a number", string: "a string", boolean: "a boolean (true or false)", object: "an object", record: "an object (name: value, …)", array: "a list", false: "false" };
 
 function describeExpected(e: string): string {
   return TYPE_NAMES[e] ?? e;
