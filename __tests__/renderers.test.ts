@@ -58,6 +58,21 @@ describe("roles.sql", () => {
   test("statements that carry passwords are kept out of the server log", () => {
     expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf(" PASSWORD :'"));
   });
+  test("every statement-text path is off for the session, before the first password and again after \\connect; psql's errors are terse", () => {
+    const first = sql.indexOf(" PASSWORD :'");
+    const connect = sql.indexOf("\\connect ");
+    for (const line of ["SET log_statement = 'none';", "SET log_min_error_statement = 'panic';", "SET log_min_duration_statement = -1;", "SET log_min_duration_sample = -1;", "SET log_transaction_sample_rate = 0;", "SET pg_stat_statements.track_utility = off;", "SET default_transaction_read_only = off;", "SET transaction_timeout = 0;"]) {
+      expect([line, sql.indexOf(line) < first, sql.indexOf(line, connect) > connect]).toEqual([line, true, true]);
+    }
+    expect(sql.indexOf("\\set VERBOSITY terse")).toBeLessThan(first);
+    expect(renderRolesSql({ appUser: "shop", appDatabase: "shopdb", major: 15 })).not.toMatch(/transaction_timeout/);
+  });
+  test("DDL is audited by an event trigger that logs command and objects, never the statement", () => {
+    expect(sql).toMatch(/CREATE EVENT TRIGGER pgharbor_ddl_audit ON ddl_command_end EXECUTE FUNCTION pgharbor\.log_ddl\(\)' WHERE NOT EXISTS/);
+    expect(sql).toMatch(/CREATE EVENT TRIGGER pgharbor_ddl_audit_drop ON sql_drop/);
+    expect(sql).toMatch(/RAISE LOG 'pgharbor ddl: % % \(user %, database %\)', tg_tag/);
+    expect(sql).not.toMatch(/current_query\(\)/);
+  });
   test("replication role may replicate, nothing else may", () => {
     expect(sql).toMatch(/ALTER ROLE "replicator" LOGIN REPLICATION NOSUPERUSER/);
     expect(sql).toMatch(/ALTER ROLE "shop" .*NOREPLICATION/);
