@@ -210,6 +210,8 @@ export const class4: Case[] = [
   ["dev S3 image not pinned", v(dev, { archive: { kind: "local-s3", image: "chrislusf/seaweedfs" } }), /\[dev\/archive\] image = "chrislusf\/seaweedfs": is not pinned/],
   ["dev S3 image :latest", v(dev, { archive: { kind: "local-s3", image: "chrislusf/seaweedfs:latest" } }), /\[dev\/archive\] image = "chrislusf\/seaweedfs:latest": is not pinned/],
   ["client address that is not a name", { ...dev, clientAddress: "db_1!" }, /\[dev\/pgbouncer\] clientAddress = "db_1!": is not a DNS name or IP address/],
+  ["client address that cannot reach a loopback-published PgBouncer", { ...dev, clientAddress: "10.30.0.11" }, /\[dev\/pgbouncer\] clientAddress = "10\.30\.0\.11": cannot reach PgBouncer, which is published on 127\.0\.0\.1 only\. Fix: use 127\.0\.0\.1 or "localhost"/],
+  ["loopback client address for a PgBouncer on the private address", { ...prod, clientAddress: "127.0.0.1" }, /\[prod\/pgbouncer\] clientAddress = "127\.0\.0\.1": cannot reach PgBouncer, which is published on 10\.30\.0\.11 only/],
   ["client CA file relative", { ...dev, clientCaFile: "ca.crt" }, /\[dev\/pgbouncer\] clientCaFile = "ca\.crt": is not an absolute path/],
   ["client CA file that would break the URL", { ...dev, clientCaFile: "/etc/ca.crt&sslmode=disable" }, /clientCaFile = "\/etc\/ca\.crt&sslmode=disable": is not an absolute path of letters/],
 ];
@@ -232,9 +234,10 @@ describe("class 4: addresses, ports and names", () => {
     expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["10.30.0.11"]);
   });
   test("an IPv6 client address is bracketed in the URL and an IP SAN", () => {
-    const json = synthEnv({ ...dev, clientAddress: "fd00::10" } as EnvironmentConfig);
+    const json = synthEnv({ ...dev, clientAddress: "fd00::10", pgbouncer: { ...dev.pgbouncer, publishAddress: "fd00::10" } } as EnvironmentConfig);
     expect(json.output!.DATABASE_URL.value).toMatch(/@\[fd00::10\]:6432\/app\?sslmode=verify-full$/);
-    expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["fd00::10", "127.0.0.1"]);
+    expect(json.output!.pgbouncer_endpoint.value).toBe("[fd00::10]:6432");
+    expect(cert(json, /pgbouncer-tls/).ip_addresses).toEqual(["fd00::10"]);
   });
   test("protect covers the dev S3 server's data volume and passphrase too", () => {
     const json = synthEnv({ ...dev, protect: true } as EnvironmentConfig);

@@ -10,7 +10,7 @@ import { Image } from "@cdktf/provider-docker/lib/image";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { renderMonitoringDockerfile, renderPgbouncerDockerfile, renderPostgresDockerfile } from "../postgres-config/dockerfiles";
 import { check, Rule } from "./errors";
-import { dockerHostProblem, isDnsName, isIpAddress, isWildcard, tcpAddressProblem } from "./validation/addresses";
+import { dockerHostProblem, isDnsName, isIpAddress, isLoopback, isWildcard, tcpAddressProblem } from "./validation/addresses";
 import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
 
 export interface DockerHostProps {
@@ -90,7 +90,7 @@ export class DockerHost extends Construct {
         fix: "give the address the other hosts reach this one at, e.g. 10.0.1.12 or db-1.internal",
       },
       {
-        when: props.privateAddress !== undefined && isIpAddress(props.privateAddress) && (isWildcard(props.privateAddress) || /^127\.|^::1$/.test(props.privateAddress)),
+        when: props.privateAddress !== undefined && isIpAddress(props.privateAddress) && (isWildcard(props.privateAddress) || isLoopback(props.privateAddress)),
         field: "privateAddress",
         value: props.privateAddress,
         problem: "is a wildcard or loopback address, which other hosts cannot reach",

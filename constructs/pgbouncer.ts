@@ -10,7 +10,7 @@ import { check, isInt } from "./errors";
 import { IPostgresPrimary, MAX_CONNECTIONS } from "./postgres-primary";
 import { IPostgresReplica } from "./postgres-replica";
 import { literal } from "./terraform-text";
-import { isDnsName, isIpAddress, isWildcard, subjectAltNames, urlHost } from "./validation/addresses";
+import { isDnsName, isIpAddress, isLoopback, isWildcard, subjectAltNames, urlHost } from "./validation/addresses";
 
 export interface PgBouncerProps {
   readonly primary: IPostgresPrimary;
@@ -130,6 +130,14 @@ export class PgBouncer extends Construct {
         value: props.clientAddress,
         problem: /^[\d.]+$/.test(String(props.clientAddress)) ? "is not a valid IP address" : "is not a DNS name or IP address",
         fix: 'give the name or address applications connect to, e.g. "db.example.internal"',
+      },
+      {
+        // A port published on loopback is reachable on that loopback address only, and vice versa.
+        when: props.clientAddress !== undefined && isIpAddress(props.clientAddress) && isIpAddress(this.publishAddress) && (isLoopback(props.clientAddress) || isLoopback(this.publishAddress)) && props.clientAddress !== this.publishAddress,
+        field: "clientAddress",
+        value: props.clientAddress,
+        problem: `cannot reach PgBouncer, which is published on ${this.publishAddress} only`,
+        fix: `use ${isLoopback(this.publishAddress) ? `${this.publishAddress} or "localhost" (applications on the Docker host), or publish PgBouncer on the host's private IP` : `${this.publishAddress} or a name that resolves to it`}`,
       },
       {
         when: props.clientAddress !== undefined && isIpAddress(props.clientAddress) && isWildcard(props.clientAddress),

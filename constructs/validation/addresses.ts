@@ -11,6 +11,9 @@ export function isDnsName(s: unknown): s is string {
   return !/^\d+$/.test(labels[labels.length - 1]);
 }
 
+/** True for loopback IP addresses (127.0.0.0/8, ::1). */
+export const isLoopback = (s: string) => /^127\./.test(s) || s === "::1";
+
 /** True for the addresses that mean "every interface". */
 export const isWildcard = (s: string) => s === "0.0.0.0" || s === "::" || s === "[::]";
 
