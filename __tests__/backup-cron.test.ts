@@ -11,6 +11,8 @@ describe("BackupCron", () => {
       expect.objectContaining({ container_path: "/var/lib/postgresql/data", read_only: true, volume_name: p.volumes![0].volume_name }),
       expect.objectContaining({ container_path: "/var/run/postgresql", volume_name: p.volumes![1].volume_name }),
       expect.objectContaining({ container_path: "/var/lib/pgharbor/scratch", volume_name: expect.stringContaining("docker_volume.backup_scratch") }),
+      // The jobs' records outlive a replaced container (a redeploy, a rotated password).
+      expect.objectContaining({ container_path: "/var/lib/pgharbor/status", volume_name: expect.stringContaining("docker_volume.backup_status") }),
     ]);
     expect(json.resource!.docker_volume!.backup_scratch_1947AC68.name).toBe("pgharbor-dev-backup-scratch");
   });

@@ -166,3 +166,125 @@ describe("progress on long operations", () => {
     }
   });
 });
+
+describe("class 9: the operations CLI refuses impossible input before anything runs", () => {
+  const scratch = "/var/lib/pgharbor/scratch";
+  /** A backup container: the window, then what realpath and find say about the target directory. */
+  const container = (dir: { real?: string; kind?: "absent" | "d" | "f"; entries?: string[] } = {}) => {
+    const calls: string[][] = [];
+    const ex = {
+      exec: async (_role: string, argv: string[]) => {
+        calls.push(argv);
+        if (argv[1] === "window") return { code: 0, stdout: JSON.stringify({ oldest: 0, newest: 4102444800, newestSegment: "x", continuous: true, missingSegments: [], backups: 1 }), stderr: "" };
+        if (argv[0] === "realpath") return { code: 0, stdout: `${scratch}\n${dir.real ?? argv[4]}\n`, stderr: "" };
+        if (argv[0] === "find" && argv.includes("-printf")) return dir.kind === "absent" || dir.kind === undefined ? { code: 1, stdout: "", stderr: `find: '${argv[1]}': No such file or directory` } : { code: 0, stdout: dir.kind, stderr: "" };
+        if (argv[0] === "find") return { code: 0, stdout: (dir.entries ?? []).map((e) => `${argv[1]}/${e}\n`).join(""), stderr: "" };
+        return { code: 0, stdout: "", stderr: "" };
+      },
+    };
+    return { calls, ex, restored: () => calls.some((a) => a[0].endsWith("/restore.sh")), touched: () => calls.length > 0 };
+  };
+  const cli = async (c: ReturnType<typeof container>, ...argv: string[]) => {
+    let err = "";
+    const code = await main([...argv, "--env", "dev"], () => c.ex, () => undefined, (t) => (err += t));
+    return { code, err };
+  };
+
+  test.each([
+    ["2026-02-30 10:00:00+00", /2026-02 has no day 30 \(it has 28\)/],
+    ["2026-02-29 00:00:00+00", /2026-02 has no day 29 \(it has 28\)/],
+    ["2026-04-31 12:00:00Z", /2026-04 has no day 31 \(it has 30\)/],
+    ["2026-00-10 12:00:00Z", /month 00 does not exist/],
+    ["2026-11-21 24:00:00+00", /hour 24 does not exist/],
+    ["2026-11-21 10:60:00+00", /minute 60 does not exist/],
+    ["2026-11-21 10:15:60+00", /second 60 does not exist/],
+    ["2026-11-21 10:15:00+16", /zone \+16 is not a UTC offset/],
+    ["2026-11-21 10:15:00+05:75", /zone \+05:75 is not a UTC offset/],
+    ["21/11/2026 10:15", /is not latest, an LSN/],
+  ])("--to %s is refused and nothing runs", async (to, message) => {
+    const c = container();
+    const r = await cli(c, "restore", "--to", to);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(message);
+    expect(c.touched()).toBe(false);
+  });
+
+  test.each([
+    ["2028-02-29 00:00:00+00", Date.UTC(2028, 1, 29) / 1000],
+    ["2026-11-21 10:15:00.5+01:30", Date.UTC(2026, 10, 21, 8, 45) / 1000 + 0.5],
+    ["2026-11-21T10:15Z", Date.UTC(2026, 10, 21, 10, 15) / 1000],
+  ])("--to %s is a real time", (to, epoch) => expect(parseTarget(to)).toEqual({ kind: "time", epoch, text: to }));
+
+  test.each([
+    ["/var/lib/postgresql/data", /is the primary's live data directory or on its path/],
+    ["/var/lib/postgresql", /is the primary's live data directory or on its path/],
+    ["/var/lib/postgresql/data/pitr", /is the primary's live data directory or on its path/],
+    ["/", /live data directory or on its path/],
+    ["restore", /give an absolute path below \/var\/lib\/pgharbor\/scratch/],
+    [scratch, /is not below the scratch volume/],
+    [`${scratch}/../../postgresql/data`, /without "\.\.", "\." or repeated or trailing slashes/],
+    [`${scratch}//pitr`, /without "\.\.", "\." or repeated or trailing slashes/],
+    [`${scratch}/drill`, /drill belongs to restore drills and logical restores/],
+    [`${scratch}/logical-abc`, /logical-abc belongs to restore drills/],
+    ["/tmp/restore", /is not below the scratch volume/],
+    [`${scratch}/my copy`, /use letters, digits, dots, hyphens, underscores and slashes only/],
+  ])("--into %s is refused before anything runs", async (into, message) => {
+    const c = container();
+    const r = await cli(c, "restore", "--to", "latest", "--into", into);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(message);
+    expect(c.touched()).toBe(false);
+  });
+
+  test.each([
+    ["a symbolic link out of the scratch volume", { real: "/var/lib/postgresql/data", kind: "d" as const }, /a symbolic link in the backup container leads it out of the scratch volume/],
+    ["a directory that is not empty", { kind: "d" as const, entries: ["PG_VERSION"] }, /is not empty in the backup container: refusing to restore over it/],
+    ["a file", { kind: "f" as const }, /exists in the backup container and is not a directory/],
+  ])("--into %s: looked at in the container and refused before restore.sh touches it", async (_n, dir, message) => {
+    const c = container(dir);
+    const r = await cli(c, "restore", "--to", "latest", "--into", `${scratch}/pitr`);
+    expect(r.err).toMatch(message);
+    expect(c.restored()).toBe(false);
+  });
+
+  test("an absent or empty directory goes to restore.sh", async () => {
+    for (const dir of [{ kind: "absent" as const }, { kind: "d" as const, entries: [] }]) {
+      const c = container(dir);
+      expect((await cli(c, "restore", "--to", "latest", "--into", `${scratch}/pitr`)).code).toBe(0);
+      expect(c.restored()).toBe(true);
+    }
+  });
+
+  describe("logical restore", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgharbor-identity-"));
+    const identity = join(dir, "restore.key");
+    const sshKey = join(dir, "id_ed25519");
+    writeFileSync(identity, `# created: 2026-11-22\n# public key: age1x\nAGE-SECRET-KEY-1${"Q".repeat(58)}\n`);
+    writeFileSync(sshKey, "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n");
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    test.each([
+      [["--into-database", "user"], /--into-database user: is an SQL keyword/],
+      [["--into-database", "App"], /--into-database App: must be a lowercase SQL identifier/],
+      [["--into-database", "postgres"], /--into-database postgres: is a special name/],
+      [["--into-database", "pg_copy"], /--into-database pg_copy: starts with "pg_"/],
+      [["--set", "yesterday"], /--set yesterday: give "latest" or a set name such as 20261122T020000Z/],
+    ])("%j is refused and nothing runs", async (args, message) => {
+      const c = container();
+      const r = await cli(c, "restore", "--logical", "app", "--identity", identity, ...(args as string[]));
+      expect(r.err).toMatch(message);
+      expect(c.touched()).toBe(false);
+    });
+    test("a long database name whose default <db>_restored passes 63 bytes asks for --into-database", async () => {
+      const c = container();
+      const r = await cli(c, "restore", "--logical", "d".repeat(60), "--identity", identity);
+      expect(r.err).toMatch(/--into-database \(default <database>_restored\) d{60}_restored: is 69 bytes/);
+      expect(c.touched()).toBe(false);
+    });
+    test("a file that is not an age identity (an SSH key) is never sent", async () => {
+      const c = container();
+      const r = await cli(c, "restore", "--logical", "app", "--identity", sshKey);
+      expect(r.err).toMatch(/--identity .*id_ed25519: holds no age identity .* nothing was sent/);
+      expect(c.touched()).toBe(false);
+    });
+  });
+});

@@ -28,8 +28,8 @@ describe("PgBouncer", () => {
   });
 
   test("DATABASE_URL and DATABASE_READ_URL are sensitive outputs through PgBouncer", () => {
-    expect(json.output!.DATABASE_URL).toEqual(expect.objectContaining({ sensitive: true, value: expect.stringMatching(/^postgres:\/\/app:\$\{random_password\.primary_app-password_[0-9A-F]+\.result\}@localhost:6432\/app\?sslmode=require$/) }));
-    expect(json.output!.DATABASE_READ_URL).toEqual(expect.objectContaining({ sensitive: true, value: expect.stringMatching(/^postgres:\/\/app_ro:\$\{random_password\.primary_app-ro-password_[0-9A-F]+\.result\}@localhost:6432\/app_ro\?sslmode=require$/) }));
+    expect(json.output!.DATABASE_URL).toEqual(expect.objectContaining({ sensitive: true, value: expect.stringMatching(/^postgres:\/\/app:\$\{random_password\.primary_app-password_[0-9A-F]+\.result\}@localhost:6432\/app\?sslmode=verify-full$/) }));
+    expect(json.output!.DATABASE_READ_URL).toEqual(expect.objectContaining({ sensitive: true, value: expect.stringMatching(/^postgres:\/\/app_ro:\$\{random_password\.primary_app-ro-password_[0-9A-F]+\.result\}@localhost:6432\/app_ro\?sslmode=verify-full$/) }));
   });
 
   test("no replicas: the read-only database pools to the primary", () => {

@@ -28,7 +28,7 @@ const breakers: Record<string, Mutator> = {
   "PGH-ARC-5": (j) => eachFile(j, "pgbackrest.conf", (u) => (u.content = u.content.replace(/^repo1-retention-full=.*$/m, ""))),
   "PGH-PG-1": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace("archive_mode = 'on'", "archive_mode = 'off'"))),
   "PGH-PG-2": (j) => eachFile(j, "postgresql.conf", (u) => (u.content = u.content.replace(/max_slot_wal_keep_size = .*/, "max_slot_wal_keep_size = -1"))),
-  "PGH-SEC-1": (j) => eachFile(j, "roles.sql", (u) => (u.content = u.content.replace(/ALTER ROLE app LOGIN NOSUPERUSER/, "ALTER ROLE app LOGIN SUPERUSER"))),
+  "PGH-SEC-1": (j) => eachFile(j, "roles.sql", (u) => (u.content = u.content.replace(/ALTER ROLE "app" LOGIN NOSUPERUSER/, 'ALTER ROLE "app" LOGIN SUPERUSER'))),
   "PGH-SEC-2": (j) => eachFile(j, "pg_hba.conf", (u) => (u.content += "host all all 10.0.0.0/8 scram-sha-256\n")),
   "PGH-SEC-3": (j) => eachFile(j, "pg_hba.conf", (u) => (u.content = u.content.replace("hostssl   all               all               all               scram-sha-256", "hostssl   all               all               all               md5"))),
   "PGH-SEC-4": (j) => eachFile(j, "pgbouncer.ini", (u) => (u.content = u.content.replace("server_tls_sslmode = verify-full", "server_tls_sslmode = prefer"))),

@@ -79,7 +79,7 @@ describe("PostgresPrimary (dev)", () => {
     for (const v of ["PGHARBOR_APP_PASSWORD", "PGHARBOR_APP_RO_PASSWORD", "PGHARBOR_REPLICATION_PASSWORD", "PGHARBOR_POOLER_PASSWORD", "PGHARBOR_MONITOR_PASSWORD"]) {
       expect(backup.env).toContainEqual(expect.stringMatching(new RegExp(`^${v}=\\$\\{random_password\\.`)));
     }
-    expect(file(backup, "/etc/pgharbor/roles.sql")).toMatch(/ALTER ROLE app LOGIN/);
+    expect(file(backup, "/etc/pgharbor/roles.sql")).toMatch(/ALTER ROLE "app" LOGIN/);
   });
 
   test("TLS: server certificate from the environment's CA, key handed to postgres by the entrypoint", () => {
@@ -91,7 +91,7 @@ describe("PostgresPrimary (dev)", () => {
   });
 
   test("logging baseline", () => {
-    for (const line of ["log_connections = 'on'", "log_disconnections = 'on'", "log_replication_commands = 'on'", "log_statement = 'ddl'", "log_min_duration_statement = 1000"]) expect(conf).toContain(`\n${line}\n`);
+    for (const line of ["log_connections = 'on'", "log_disconnections = 'on'", "log_replication_commands = 'on'", "log_statement = 'none'", "log_min_error_statement = 'panic'", "log_min_duration_statement = -1", "pg_stat_statements.track_utility = 'off'"]) expect(conf).toContain(`\n${line}\n`);
   });
 
   test("no port published in a single-host environment", () => {

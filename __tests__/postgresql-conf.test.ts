@@ -7,7 +7,9 @@ import {
   renderPostgresqlConf,
   PostgresConfInput,
 } from "../postgres-config/postgresql-conf";
-import { isKnownParameter } from "../postgres-config/parameter-catalogue";
+import { isKnownParameter, parameterInfo, parameterNames } from "../postgres-config/parameter-catalogue";
+import { canonicalParameters, checkParameterValue } from "../postgres-config/parameter-policy";
+import { PG17_SETTINGS } from "../postgres-config/catalogue/pg17";
 
 const base: PostgresConfInput = {
   major: 17,
@@ -125,5 +127,38 @@ describe("parameter overrides", () => {
 
   test("extension parameters and real ones pass", () => {
     expect(checkParameterOverrides(17, { "pg_stat_statements.track": "all", random_page_cost: 1.5 })).toEqual([]);
+  });
+});
+
+describe("parameter catalogue (17 generated from pg_settings; 15 and 16 synth-only)", () => {
+  test("17 is the server's list: real parameters the old list missed are there, case-insensitively", () => {
+    for (const name of ["application_name", "TimeZone", "timezone", "TIMEZONE", "config_file", "transaction_isolation", "restrict_nonsystem_relation_kind"]) expect([name, parameterInfo(17, name)?.vartype]).toEqual([name, expect.any(String)]);
+    expect(parameterInfo(17, "timezone")!.name).toBe("TimeZone");
+    expect(PG17_SETTINGS.length).toBeGreaterThan(350);
+  });
+  test("every name 15 and 16 list is described (borrowed from 17 or by hand)", () => {
+    for (const major of [15, 16] as const) for (const name of parameterNames(major)) expect(parameterInfo(major, name)).toBeDefined();
+  });
+  test.each([
+    ["integer with unit", "work_mem", "16MB", "16384"],
+    ["time with unit", "statement_timeout", "2min", "120000"],
+    ["bool word", "fsync", "OFF", "off"],
+    ["bool prefix", "fsync", "fa", "off"],
+    ["enum, any case", "wal_compression", "ZSTD", "zstd"],
+    ["enum with on/off", "huge_pages", true, "on"],
+    ["real", "random_page_cost", 1.1, "1.1"],
+  ])("checkParameterValue: %s", (_n, name, value, normalized) => expect(checkParameterValue(parameterInfo(17, name), value)).toEqual({ normalized }));
+  test("overrides replace pgharbor's line whatever their case, and render with the server's spelling", () => {
+    const c = renderPostgresqlConf({ ...base, parameters: canonicalParameters(17, { WORK_MEM: "8MB", timezone: "UTC" }) });
+    expect(c.match(/^work_mem = /gim)).toHaveLength(1);
+    expect(c).toMatch(/^work_mem = '8MB'$/m);
+    expect(c).toMatch(/^TimeZone = 'UTC'$/m);
+  });
+  test("the renderer refuses a control character even if validation were bypassed", () => {
+    expect(() => formatValue("a\nb")).toThrow(/control character/);
+  });
+  test("no statement text in the log: pgharbor's own logging settings", () => {
+    const c = conf();
+    expect([c.get("log_statement"), c.get("log_min_error_statement"), c.get("log_min_duration_statement"), c.get("pg_stat_statements.track_utility")]).toEqual(["none", "panic", 1000, "off"]);
   });
 });

@@ -43,15 +43,30 @@ describe("roles.sql", () => {
   test("passwords come from the environment, never the file", () => {
     for (const env of [PASSWORD_ENV.app, PASSWORD_ENV.replication, PASSWORD_ENV.pooler, PASSWORD_ENV.monitor]) expect(sql).toMatch(new RegExp(`^\\\\getenv \\w+ ${env}$`, "m"));
     expect(sql).toMatch(/\\getenv app_password PGHARBOR_APP_PASSWORD/);
-    expect(sql).toMatch(/ALTER ROLE shop LOGIN NOSUPERUSER .* PASSWORD :'app_password';/);
+    expect(sql).toMatch(/ALTER ROLE "shop" LOGIN NOSUPERUSER .* PASSWORD :'app_password';/);
     expect(sql).not.toMatch(/PASSWORD '[^:]/);
   });
   test("statements that carry passwords are kept out of the server log", () => {
     expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf(" PASSWORD :'"));
   });
+  test("every statement-text path is off for the session, before the first password and again after \\connect; psql's errors are terse", () => {
+    const first = sql.indexOf(" PASSWORD :'");
+    const connect = sql.indexOf("\\connect ");
+    for (const line of ["SET log_statement = 'none';", "SET log_min_error_statement = 'panic';", "SET log_min_duration_statement = -1;", "SET log_min_duration_sample = -1;", "SET log_transaction_sample_rate = 0;", "SET pg_stat_statements.track_utility = off;", "SET default_transaction_read_only = off;", "SET transaction_timeout = 0;"]) {
+      expect([line, sql.indexOf(line) < first, sql.indexOf(line, connect) > connect]).toEqual([line, true, true]);
+    }
+    expect(sql.indexOf("\\set VERBOSITY terse")).toBeLessThan(first);
+    expect(renderRolesSql({ appUser: "shop", appDatabase: "shopdb", major: 15 })).not.toMatch(/transaction_timeout/);
+  });
+  test("DDL is audited by an event trigger that logs command and objects, never the statement", () => {
+    expect(sql).toMatch(/CREATE EVENT TRIGGER pgharbor_ddl_audit ON ddl_command_end EXECUTE FUNCTION pgharbor\.log_ddl\(\)' WHERE NOT EXISTS/);
+    expect(sql).toMatch(/CREATE EVENT TRIGGER pgharbor_ddl_audit_drop ON sql_drop/);
+    expect(sql).toMatch(/RAISE LOG 'pgharbor ddl: % % \(user %, database %\)', tg_tag/);
+    expect(sql).not.toMatch(/current_query\(\)/);
+  });
   test("replication role may replicate, nothing else may", () => {
-    expect(sql).toMatch(/ALTER ROLE replicator LOGIN REPLICATION NOSUPERUSER/);
-    expect(sql).toMatch(/ALTER ROLE shop .*NOREPLICATION/);
+    expect(sql).toMatch(/ALTER ROLE "replicator" LOGIN REPLICATION NOSUPERUSER/);
+    expect(sql).toMatch(/ALTER ROLE "shop" .*NOREPLICATION/);
   });
   test("lookup function is SECURITY DEFINER with a pinned search_path, refuses superusers", () => {
     expect(sql).toMatch(/SECURITY DEFINER/);
@@ -61,6 +76,18 @@ describe("roles.sql", () => {
   });
   test("application database created for the application role", () => {
     expect(sql).toMatch(/CREATE DATABASE %I OWNER %I', 'shopdb', 'shop'/);
+  });
+  test("every role and database name is quoted as an identifier, every compared name as a literal", () => {
+    // Names pgharbor validation refuses still come out as one identifier each: quoting does not rely on validation.
+    const odd = renderRolesSql({ appUser: 'we"ird', appDatabase: "it's", major: 17 });
+    expect(odd).toMatch(/^ALTER ROLE "we""ird" LOGIN/m);
+    expect(odd).toMatch(/^ALTER ROLE "we""ird_ro" SET default_transaction_read_only = on;$/m);
+    expect(odd).toMatch(/WHERE rolname = 'we"ird'\) \\gexec/);
+    expect(odd).toMatch(/WHERE datname = 'it''s'\) \\gexec/);
+    expect(odd).toMatch(/^REVOKE ALL ON DATABASE "it's" FROM PUBLIC;$/m);
+    expect(odd).toMatch(/^\\connect "it's"$/m);
+    expect(odd).toMatch(/GRANT SELECT ON TABLES TO "we""ird_ro";$/m);
+    for (const line of sql.split("\n").filter((l) => /^(ALTER|GRANT|REVOKE) /.test(l))) expect(line).not.toMatch(/ (ROLE|TO|DATABASE|FOR ROLE) (shop|shopdb|shop_ro|replicator|pgharbor_\w+)\b/);
   });
 });
 

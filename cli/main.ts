@@ -7,6 +7,10 @@ import { readFileSync } from "fs";
 import { createInterface } from "readline";
 import { Command } from "commander";
 import { ENVIRONMENTS } from "../stacks/environments";
+import { checkEnvironmentShape } from "../stacks/schema";
+import { PgharborConfigError } from "../constructs/errors";
+import { dockerHostProblem } from "../constructs/validation/addresses";
+import { checkIdentity, checkLogicalSet, checkNewDatabaseName, checkRestoreDirectory, checkSourceDatabase, parseTarget } from "./arguments";
 import {
   backupNow,
   cleanup,
@@ -65,8 +69,20 @@ export class DockerExecutor implements Executor {
 function executorFor(envName: string): Executor {
   const env = ENVIRONMENTS.find((e) => e.name === envName);
   if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
+  try {
+    checkEnvironmentShape(env);
+  } catch (e) {
+    if (e instanceof PgharborConfigError) throw new OperationError(`--env ${envName}: its configuration is invalid (npm run synth says why): ${e.message.split("\n")[0]}`);
+    throw e;
+  }
   const hostName = env.primary.host ?? Object.keys(env.hosts)[0];
-  return new DockerExecutor(env.name, env.hosts[hostName].dockerHost ?? "unix:///var/run/docker.sock");
+  const host = env.hosts[hostName];
+  if (!host) throw new OperationError(`--env ${envName}: its primary's host ${hostName} is not declared (npm run synth says why)`);
+  const dockerHost = host.dockerHost ?? "unix:///var/run/docker.sock";
+  // The address goes to `docker --host`, and through it to ssh: never an option, never unacknowledged plain TCP.
+  const daemon = dockerHostProblem(dockerHost);
+  if (daemon && !(daemon.plainTcp && host.acknowledgeRisk?.dockerHost)) throw new OperationError(`--env ${envName}: hosts.${hostName}.dockerHost ${JSON.stringify(dockerHost)} ${daemon.problem}`);
+  return new DockerExecutor(env.name, dockerHost);
 }
 
 /** Asks a yes/no question on the terminal; without one, refuses (the caller should pass --yes). */
@@ -185,24 +201,30 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     .option("--logical <database>", "logical: the database to restore from a logical set")
     .option("--set <set>", "logical: the set (see backups list)", "latest")
     .option("--into-database <name>", "logical: a NEW database to restore into (default <database>_restored)")
-    .option("--identity <file>", "logical: age identity file holding the private key; read here, sent on stdin, never stored")
+    .option("--identity <file>", "logical: age identity file holding the private key; read here and sent on stdin")
     .action(async (o) => {
-      const ex = executor(o.env);
       if ((o.to === undefined) === (o.logical === undefined)) throw new OperationError("give either --to <time|lsn|latest> (physical restore) or --logical <database> (logical restore)");
       if (o.logical !== undefined) {
         if (!o.identity) throw new OperationError("--logical needs --identity <file>: the age private key matching one of the environment's logical.recipients");
+        checkSourceDatabase(o.logical);
+        checkLogicalSet(o.set);
+        const intoDatabase = checkNewDatabaseName(o.intoDatabase ?? `${o.logical}_restored`, o.intoDatabase === undefined ? "--into-database (default <database>_restored)" : "--into-database");
         let identity: string;
         try {
-          identity = readFileSync(o.identity, "utf8");
+          identity = checkIdentity(readFileSync(o.identity, "utf8"), o.identity);
         } catch (e) {
+          if (e instanceof OperationError) throw e;
           throw new OperationError(`--identity ${o.identity}: ${(e as Error).message}`);
         }
-        const intoDatabase = o.intoDatabase ?? `${o.logical}_restored`;
+        const ex = executor(o.env);
         err(`restoring database ${o.logical} from logical set ${o.set} into new database ${intoDatabase}…\n`);
         const r = await long("restoring", restoreLogical(ex, { set: o.set, database: o.logical, intoDatabase, identity, progress }));
         out(`restored ${r.database} from ${r.set} into database ${r.into} (${mib(r.bytes)} encrypted) in ${r.seconds} s\n`);
         return;
       }
+      parseTarget(o.to);
+      checkRestoreDirectory(o.into);
+      const ex = executor(o.env);
       err(`restoring to ${o.to} into ${o.into}…\n`);
       const r = await long("restoring", restore(ex, o.to, o.into, progress));
       out(`restored into ${r.into} (window ${iso(r.window.oldest)} .. ${iso(r.window.newest)})\n`);

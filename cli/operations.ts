@@ -4,6 +4,11 @@
  * tests. Same code path either way.
  */
 import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
+import { checkRestoreDirectory, parseTarget } from "./arguments";
+import { OperationError } from "./errors";
+
+export { OperationError } from "./errors";
+export { parseTarget } from "./arguments";
 
 export interface ExecResult {
   code: number;
@@ -24,7 +29,6 @@ export interface Executor {
   exec(role: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
-export class OperationError extends Error {}
 
 /** pgbackrest argv for the stanza; console output at `level` (warn: only what went wrong). */
 const backrest = (args: string[], level: "warn" | "info" = "warn") => ["pgbackrest", `--config=${P.pgbackrestConf}`, `--stanza=${STANZA}`, `--log-level-console=${level}`, ...args];
@@ -95,21 +99,13 @@ export function recoverabilityWindow(ex: Executor): Promise<RecoverabilityWindow
   return ops<RecoverabilityWindow>(ex, ["window"]);
 }
 
-/** Parses a restore target: "latest", an LSN, or a time PostgreSQL understands (ISO 8601 with zone). */
-export function parseTarget(to: string): { kind: "latest" } | { kind: "lsn"; lsn: string } | { kind: "time"; epoch: number; text: string } {
-  if (to === "latest") return { kind: "latest" };
-  if (/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(to)) return { kind: "lsn", lsn: to };
-  const epoch = Date.parse(to.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00"));
-  if (Number.isNaN(epoch) || !/(Z|[+-]\d\d(:?\d\d)?)$/.test(to)) throw new OperationError(`--to "${to}" is not latest, an LSN (0/5000028) or a time with a zone ("2026-11-21 10:15:00+00")`);
-  return { kind: "time", epoch: epoch / 1000, text: to };
-}
-
 /**
  * Restores into an empty directory of the backup container, refusing a time outside the
  * recoverability window (PostgreSQL would otherwise stop silently at the end of the WAL it has).
  */
 export async function restore(ex: Executor, to: string, into: string, progress?: (line: string) => void): Promise<{ window: RecoverabilityWindow; into: string }> {
   const target = parseTarget(to);
+  checkRestoreDirectory(into);
   const window = await recoverabilityWindow(ex);
   if (target.kind === "time") {
     const iso = (t: number) => new Date(t * 1000).toISOString();
@@ -117,8 +113,31 @@ export async function restore(ex: Executor, to: string, into: string, progress?:
     if (target.epoch > window.newest) throw new OperationError(`--to ${to} is after the recoverability window (${iso(window.oldest)} .. ${iso(window.newest)}): the archive holds no WAL that late, and recovery would end early without saying so`);
   }
   if (!window.continuous) throw new OperationError(`the archive has a gap (missing ${window.missingSegments.slice(0, 3).join(", ")}…): point-in-time recovery past it is impossible`);
+  await checkRestoreDirectoryInContainer(ex, into);
   await run(ex, "backup", [`${P.scriptsDir}/restore.sh`, "--to", to, "--into", into], 12 * 3600_000, progress);
   return { window, into };
+}
+
+/**
+ * Looks at the target directory in the backup container before restore.sh touches it (restore.sh
+ * creates it and sets its mode): it must not exist yet or be an empty directory, and no symbolic link
+ * may lead it out of the scratch volume.
+ */
+export async function checkRestoreDirectoryInContainer(ex: Executor, into: string): Promise<void> {
+  const scratch = P.restoreScratchDir;
+  const real = await ex.exec("backup", ["realpath", "-m", "--", scratch, into]);
+  const [scratchReal, intoReal] = real.stdout.trim().split("\n");
+  if (real.code !== 0 || !scratchReal || intoReal !== `${scratchReal}${into.slice(scratch.length)}`) {
+    throw new OperationError(`--into ${into}: a symbolic link in the backup container leads it out of the scratch volume ${scratch} (or it cannot be resolved): refusing to restore there`);
+  }
+  const kind = await ex.exec("backup", ["find", into, "-maxdepth", "0", "-printf", "%y"]);
+  if (kind.code !== 0) {
+    if (/No such file or directory/.test(kind.stderr)) return; // restore.sh creates it
+    throw new OperationError(`--into ${into}: cannot be inspected in the backup container: ${kind.stderr.trim().split("\n").pop()}`);
+  }
+  if (kind.stdout.trim() !== "d") throw new OperationError(`--into ${into}: exists in the backup container and is not a directory: refusing to restore there`);
+  const entry = await ex.exec("backup", ["find", into, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"]);
+  if (entry.code !== 0 || entry.stdout.trim() !== "") throw new OperationError(`--into ${into}: is not empty in the backup container: refusing to restore over it (choose a new directory, or empty it on purpose)`);
 }
 
 export async function backupNow(ex: Executor, type: "full" | "diff", progress?: (line: string) => void): Promise<BackupInfo> {

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { BackupJob, CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
-import { CronError, cronLine, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
+import { CronError, cronLine, firstCommonMinute, maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { renderPgbackrestConf, Retention } from "../postgres-config/pgbackrest-conf";
 import { PASSWORD_ENV, renderRolesSql } from "../postgres-config/roles";
 import { check, isInt, Rule } from "./errors";
@@ -157,8 +157,25 @@ export class BackupCron extends Construct {
       { when: props.retentionDays !== undefined && (!isInt(props.retentionDays) || props.retentionDays < 1 || props.retentionDays > 3650), field: "retentionDays", value: props.retentionDays, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 14" },
       { when: props.retentionFullBackups !== undefined && (!isInt(props.retentionFullBackups) || props.retentionFullBackups < 1 || props.retentionFullBackups > 999), field: "retentionFullBackups", value: props.retentionFullBackups, problem: "must be a whole number from 1 to 999", fix: "keep at least 2 full backups, e.g. 4" },
       { when: !isInt(processMax) || processMax < 1 || processMax > 32, field: "processMax", value: processMax, problem: "must be a whole number from 1 to 32", fix: "use the cores the host can spare, e.g. 2" },
-      { when: !isInt(memoryMiB) || memoryMiB < 128, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 128", fix: "use e.g. 512" },
+      { when: !isInt(memoryMiB) || memoryMiB < 128 || memoryMiB > 1048576, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB from 128 to 1048576", fix: "use e.g. 512" },
     ]);
+    // pgBackRest's full, differential and expire runs take the same lock: the same minute means one fails.
+    const lockHolders = [["fullSchedule", schedules.full], ["diffSchedule", schedules.diff], ["expireSchedule", schedules.expire]] as const;
+    check(
+      where,
+      lockHolders.flatMap(([field, expr], i) =>
+        lockHolders.slice(0, i).map(([other, otherExpr]): Rule => {
+          const at = firstCommonMinute(parseCron(expr), parseCron(otherExpr));
+          return {
+            when: at !== undefined,
+            field,
+            value: expr,
+            problem: `fires in the same minute as ${other} "${otherExpr}" (first at ${at?.toISOString().slice(0, 16).replace("T", " ")} UTC): both take pgBackRest's lock and one of them fails`,
+            fix: `move one of them to another minute (or day), e.g. an hour apart`,
+          };
+        }),
+      ),
+    );
     this.retention = props.retentionFullBackups !== undefined ? { kind: "count", fullBackups: props.retentionFullBackups } : { kind: "time", days: props.retentionDays ?? 14 };
     if (this.retention.kind === "time") {
       const fullGapMinutes = maxIntervalMinutes(parseCron(schedules.full));

@@ -55,8 +55,14 @@ export class CertificateAuthority extends Construct {
     }
   }
 
-  /** A server certificate for `dnsNames` (and `ipAddresses`), with its own key. */
-  public issue(id: string, dnsNames: string[], ipAddresses: string[] = []): ServerCertificate {
+  /**
+   * A server certificate for `dnsNames` (and `ipAddresses`), with its own key. Every name and address
+   * a client connects to must be here, or `sslmode=verify-full` fails: DNS names as DNS SANs, IP
+   * addresses as IP SANs (see validation/addresses.ts subjectAltNames).
+   */
+  public issue(id: string, names: string[], addresses: string[] = []): ServerCertificate {
+    const dnsNames = [...new Set(names.map((n) => n.toLowerCase()))];
+    const ipAddresses = [...new Set(addresses)];
     const scope = new Construct(this, id);
     const key = new PrivateKey(scope, "key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = new CertRequest(scope, "csr", {

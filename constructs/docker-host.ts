@@ -5,22 +5,45 @@ import { Network } from "@cdktf/provider-docker/lib/network";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { contextHash, imageContextDir, ImageName } from "./image-context";
-import { check } from "./errors";
+import { check, Rule } from "./errors";
+import { dockerHostProblem, isDnsName, isIpAddress, isLoopback, isWildcard, tcpAddressProblem } from "./validation/addresses";
+import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
 
 export interface DockerHostProps {
   /** Environment name, used in resource names. */
   readonly environment: string;
   /**
-   * Docker daemon address: `unix:///var/run/docker.sock` or `ssh://user@host[:port]`.
+   * Docker daemon address: `unix:///var/run/docker.sock` or `ssh://user@host[:port]`. A plain
+   * `tcp://host:port` daemon (no TLS, no authentication: root for whoever reaches the port) is refused
+   * unless `acknowledgeRisk: { dockerHost: "<why>" }` says why it is acceptable.
    * @default "unix:///var/run/docker.sock"
    */
   readonly dockerHost?: string;
   /**
-   * Address other hosts of this environment reach this host at (its private IP or DNS name).
+   * Address other hosts of this environment reach this host at (its private IP or DNS name). It goes
+   * into the certificates of the servers on this host, so clients verify it (`verify-full`).
    * Required only when a container on another host must reach one on this host.
    * @default - none: cross-host consumers are refused at synth
    */
   readonly privateAddress?: string;
+  /**
+   * IP address of this host that published ports bind to (Docker binds to an IP, never a name).
+   * @default - privateAddress when it is an IP address; required when it is a DNS name and a port is published
+   */
+  readonly bindAddress?: string;
+  /**
+   * Risky settings accepted on purpose, with a written reason: `{ dockerHost: "<why>" }` for a plain `tcp://` daemon.
+   * @default - none
+   */
+  readonly acknowledgeRisk?: RiskAcknowledgements;
+}
+
+/** A published port: address, port and protocol on one host. */
+interface PortClaim {
+  ip: string;
+  port: number;
+  protocol: "tcp" | "udp";
+  by: string;
 }
 
 /**
@@ -33,31 +56,55 @@ export class DockerHost extends Construct {
   public readonly provider: DockerProvider;
   public readonly network: Network;
   public readonly privateAddress?: string;
+  /** The IP published ports bind to on this host. */
+  public readonly bindAddress?: string;
   public readonly environment: string;
+  private readonly claims: PortClaim[] = [];
   private readonly images = new Map<string, Image>();
 
   constructor(scope: Construct, id: string, props: DockerHostProps) {
     super(scope, id);
     const dockerHost = props.dockerHost ?? "unix:///var/run/docker.sock";
-    check(`${props.environment}/hosts.${id}`, [
+    const daemon = typeof dockerHost === "string" ? dockerHostProblem(dockerHost) : { problem: "is not a string", fix: 'use "unix:///var/run/docker.sock" or "ssh://user@host"' };
+    const acks = acknowledge(props.acknowledgeRisk, daemon?.plainTcp ? ["dockerHost"] : []);
+    const tcpProblem = daemon?.plainTcp && acks.acknowledged.has("dockerHost") ? tcpAddressProblem(dockerHost) : undefined;
+    const rules: Rule[] = [
       {
-        when: !/^(unix:\/\/\/.+|ssh:\/\/[^\s/]+|tcp:\/\/[^\s/]+)$/.test(dockerHost),
+        when: daemon !== undefined && !(daemon.plainTcp && acks.acknowledged.has("dockerHost")),
         field: "dockerHost",
         value: dockerHost,
-        problem: "is not a Docker daemon address",
-        fix: 'use "unix:///var/run/docker.sock" for the local daemon or "ssh://user@host" for a remote one',
+        problem: daemon?.problem ?? "",
+        fix: daemon?.fix ?? "",
       },
+      { when: tcpProblem !== undefined, field: "dockerHost", value: dockerHost, problem: tcpProblem ?? "", fix: "write it as tcp://host:port" },
+      ...acks.rules,
       {
-        when: props.privateAddress !== undefined && !/^[A-Za-z0-9.-]+$/.test(props.privateAddress),
+        when: props.privateAddress !== undefined && !isIpAddress(props.privateAddress) && !isDnsName(props.privateAddress),
         field: "privateAddress",
         value: props.privateAddress,
-        problem: "is not an IP address or DNS name",
+        problem: /^[\d.]+$/.test(String(props.privateAddress)) ? "is not a valid IP address" : "is not an IP address or DNS name",
+        fix: "give the address the other hosts reach this one at, e.g. 10.0.1.12 or db-1.internal",
+      },
+      {
+        when: props.privateAddress !== undefined && isIpAddress(props.privateAddress) && (isWildcard(props.privateAddress) || isLoopback(props.privateAddress)),
+        field: "privateAddress",
+        value: props.privateAddress,
+        problem: "is a wildcard or loopback address, which other hosts cannot reach",
         fix: "give the address the other hosts reach this one at, e.g. 10.0.1.12",
       },
-    ]);
+      {
+        when: props.bindAddress !== undefined && (!isIpAddress(props.bindAddress) || isWildcard(props.bindAddress)),
+        field: "bindAddress",
+        value: props.bindAddress,
+        problem: isIpAddress(props.bindAddress) ? "is a wildcard: published ports would listen on every interface, public ones included (and Docker's rules bypass the host firewall)" : "is not an IP address (Docker binds published ports to an IP)",
+        fix: "give this host's private IP address",
+      },
+    ];
+    check(`${props.environment}/hosts.${id}`, rules);
     this.name = id;
     this.environment = props.environment;
     this.privateAddress = props.privateAddress;
+    this.bindAddress = props.bindAddress ?? (isIpAddress(props.privateAddress) ? props.privateAddress : undefined);
     this.provider = new DockerProvider(this, "provider", { alias: id, host: dockerHost });
     this.network = new Network(this, "network", {
       provider: this.provider,
@@ -115,15 +162,47 @@ export class DockerHost extends Construct {
 
   /**
    * How a container on `from` reaches `container` (on this host): by name on the same host; otherwise
-   * through this host's private address, publishing the port there the first time it is needed.
+   * through this host's private address, publishing the port on its bind address the first time it
+   * is needed. `owner` names the published container in a collision message.
    */
-  public reach(from: DockerHost, container: Container, containerName: string, publishPort: number, internalPort: number, what: string): { host: string; port: number } {
+  public reach(from: DockerHost, container: Container, containerName: string, publishPort: number, internalPort: number, what: string, owner = containerName): { host: string; port: number } {
     const ep = this.endpointFrom(from, containerName, publishPort, internalPort, what);
     if (from !== this && !this.published.has(container)) {
+      if (!this.bindAddress) {
+        check(`${this.environment}/hosts.${this.name}`, [
+          {
+            when: true,
+            field: "bindAddress",
+            value: undefined,
+            problem: `${what} on host "${from.name}" needs ${owner} published here, and privateAddress "${this.privateAddress}" is a DNS name: Docker publishes ports on an IP address`,
+            fix: `set hosts.${this.name}.bindAddress to this host's private IP (the address ${this.privateAddress} resolves to)`,
+          },
+        ]);
+      }
+      this.claimPort({ ip: this.bindAddress!, port: publishPort, protocol: "tcp", by: owner }, `give ${owner} another published port, or run it on a host of its own (replicaHosts)`);
       this.published.add(container);
-      container.addOverride("ports", [{ internal: internalPort, external: publishPort, ip: this.privateAddress, protocol: "tcp" }]);
+      container.addOverride("ports", [{ internal: internalPort, external: publishPort, ip: this.bindAddress, protocol: "tcp" }]);
     }
     return ep;
+  }
+
+  /**
+   * Records a port published on this host; refuses one that another container already publishes on
+   * the same address (or on every address), which would fail half-way through an apply.
+   */
+  public claimPort(claim: PortClaim, fix: string): void {
+    const overlaps = (a: string, b: string) => a === b || isWildcard(a) || isWildcard(b);
+    const taken = this.claims.find((c) => c.port === claim.port && c.protocol === claim.protocol && overlaps(c.ip, claim.ip));
+    check(`${this.environment}/hosts.${this.name}`, [
+      {
+        when: taken !== undefined,
+        field: "ports",
+        value: `${claim.ip}:${claim.port}/${claim.protocol}`,
+        problem: `${claim.by} would publish it, but ${taken?.by} already publishes ${taken?.ip}:${taken?.port} on this host`,
+        fix,
+      },
+    ]);
+    this.claims.push(claim);
   }
 
   /** How a container on `from` reaches port `port` of container `containerName` on this host. */

@@ -11,6 +11,7 @@ import { check } from "./errors";
 import { ArchiveAccess, EXPIRER_ENV, IWalArchive, bucketNameProblem, repoPath } from "./wal-archive";
 import { CertificateAuthority } from "./certificate-authority";
 import { generatedSecret } from "./secrets";
+import { subjectAltNames } from "./validation/addresses";
 
 export interface LocalS3ServerProps {
   readonly environment: string;
@@ -32,6 +33,19 @@ export interface LocalS3ServerProps {
    * @default 512
    */
   readonly memoryMiB?: number;
+  /**
+   * Refuse `terraform destroy` of the server's data volume (the archive) and the cipher passphrase.
+   * @default false
+   */
+  readonly protect?: boolean;
+}
+
+/** A pinned image reference: a tag other than latest, or a digest. */
+export function imageProblem(image: string): string | undefined {
+  if (!/^[a-z0-9]+([._\/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/.test(image)) return "is not an image reference";
+  const tag = /:([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(image.replace(/@sha256:[0-9a-f]{64}$/, ""))?.[1];
+  if (!/@sha256:/.test(image) && (tag === undefined || tag === "latest")) return "is not pinned: without a fixed tag or digest every pull may bring another version";
+  return undefined;
 }
 
 export const SEAWEEDFS_DEFAULT_IMAGE = "chrislusf/seaweedfs:3.80";
@@ -60,7 +74,9 @@ export class LocalS3Server extends Construct implements IWalArchive {
     this.bucketName = props.bucketName ?? `pgharbor-${props.environment}-wal`;
     const problem = bucketNameProblem(this.bucketName);
     const memoryMiB = props.memoryMiB ?? 512;
+    const badImage = props.image === undefined ? undefined : imageProblem(props.image);
     check(`${props.environment}/archive`, [
+      { when: badImage !== undefined, field: "image", value: props.image, problem: badImage ?? "", fix: `pin a version, e.g. "${SEAWEEDFS_DEFAULT_IMAGE}"` },
       { when: problem !== undefined, field: "bucketName", value: this.bucketName, problem: `is not a valid bucket name: it ${problem}`, fix: 'use lowercase letters, digits and hyphens, e.g. "pgharbor-dev-wal"' },
       { when: !(memoryMiB >= 128), field: "memoryMiB", value: memoryMiB, problem: "is too small for the S3 server", fix: "give it at least 128 MiB" },
     ]);
@@ -70,7 +86,8 @@ export class LocalS3Server extends Construct implements IWalArchive {
     this.containerName = name;
 
     const ca = props.ca ?? new CertificateAuthority(this, "ca", { environment: props.environment });
-    const tls = ca.issue("server", [name, "localhost"]);
+    const san = subjectAltNames([props.host.privateAddress]);
+    const tls = ca.issue("server", [name, "localhost", ...san.dnsNames], san.ipAddresses);
     this.caCertPem = ca.certPem;
     // One identity per kind of access, as on AWS: writers never delete, readers only read.
     this.credentials = {
@@ -78,10 +95,10 @@ export class LocalS3Server extends Construct implements IWalArchive {
       read: [generatedSecret(this, "reader-access-key", 20), generatedSecret(this, "reader-secret-key", 40)],
       expire: [generatedSecret(this, "expirer-access-key", 20), generatedSecret(this, "expirer-secret-key", 40)],
     };
-    this.cipherPass = generatedSecret(this, "cipher-pass", 64);
+    this.cipherPass = generatedSecret(this, "cipher-pass", 64, props.protect ?? false);
 
     const image = props.host.seaweedfsImage(props.image ?? SEAWEEDFS_DEFAULT_IMAGE);
-    const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data` });
+    const data = new Volume(this, "data", { provider: props.host.provider, name: `${name}-data`, lifecycle: props.protect ? { preventDestroy: true } : undefined });
     this.container = new Container(this, "container", {
       provider: props.host.provider,
       name,
@@ -118,7 +135,8 @@ export class LocalS3Server extends Construct implements IWalArchive {
   }
 
   public repoFor(host: DockerHost): RepoSettings {
-    const ep = this.host.endpointFrom(host, this.containerName, S3_PORT, S3_PORT, "the WAL archive");
+    // Consumers on another host reach it through this host's private address: published there then.
+    const ep = this.host.reach(host, this.container, this.containerName, S3_PORT, S3_PORT, "the WAL archive's client", "the dev S3 server");
     return {
       bucket: this.bucketName,
       endpoint: ep.host,

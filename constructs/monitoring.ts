@@ -4,6 +4,7 @@ import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 import { maxIntervalMinutes, parseCron } from "../postgres-config/cron";
 import { MAX_WAL_SIZE_MIB } from "../postgres-config/postgresql-conf";
+import { parameterNumber } from "../postgres-config/parameter-policy";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
@@ -67,6 +68,18 @@ export class Monitoring extends Construct {
       { when: !isInt(probeInterval) || probeInterval < 5 || probeInterval > 300, field: "probeIntervalSeconds", value: probeInterval, problem: "must be a whole number of seconds from 5 to 300", fix: "use e.g. 15 (well under rpoSeconds)" },
       { when: !isInt(certDays) || certDays < 1 || certDays > 300, field: "certificateWarningDays", value: certDays, problem: "must be a whole number of days from 1 to 300", fix: "use e.g. 14" },
     ]);
+    // The probe samples the bucket: a breach shorter than its interval can go unseen, and RPOBreached
+    // needs a reading above rpoSeconds. Half the target leaves room for the alert's own delay.
+    const maxInterval = Math.floor(primary.rpoSeconds / 2);
+    check(`${env}/monitoring`, [
+      {
+        when: probeInterval > maxInterval,
+        field: "probeIntervalSeconds",
+        value: probeInterval,
+        problem: `is more than half the RPO target (the primary's rpoSeconds ${primary.rpoSeconds}): the probe would see a breach late or not at all`,
+        fix: `lower probeIntervalSeconds to at most ${maxInterval}, or raise rpoSeconds to at least ${probeInterval * 2}`,
+      },
+    ]);
     const host = props.host ?? primary.host;
     const image = host.monitoringImage().imageId;
     const conf = primary.confInput();
@@ -75,7 +88,8 @@ export class Monitoring extends Construct {
       rpoSeconds: primary.rpoSeconds,
       archiveTimeoutSeconds: primary.archiveTimeoutSeconds,
       maxSlotWalKeepSizeMiB: conf.maxSlotWalKeepSizeMiB,
-      maxWalSizeMiB: MAX_WAL_SIZE_MIB,
+      // The pg_wal alert budgets for the max_wal_size the server really has.
+      maxWalSizeMiB: parameterNumber(primary.majorVersion, conf.parameters ?? {}, "max_wal_size") ?? MAX_WAL_SIZE_MIB,
       fullIntervalSeconds: maxIntervalMinutes(parseCron(backup.schedules.full)) * 60,
       diffIntervalSeconds: Math.min(maxIntervalMinutes(parseCron(backup.schedules.diff)), maxIntervalMinutes(parseCron(backup.schedules.full))) * 60,
       maxConnections: primary.maxConnections,

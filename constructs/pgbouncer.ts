@@ -6,9 +6,10 @@ import { PASSWORD_ENV } from "../postgres-config/roles";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { configUpload, IPostgresPrimary } from "./postgres-primary";
+import { configUpload, IPostgresPrimary, MAX_CONNECTIONS } from "./postgres-primary";
 import { IPostgresReplica } from "./postgres-replica";
 import { literal } from "./terraform-text";
+import { isDnsName, isIpAddress, isLoopback, isWildcard, subjectAltNames, urlHost } from "./validation/addresses";
 
 export interface PgBouncerProps {
   readonly primary: IPostgresPrimary;
@@ -42,6 +43,18 @@ export interface PgBouncerProps {
   readonly maxClientConnections?: number;
   /** @default 256 */
   readonly memoryMiB?: number;
+  /**
+   * Address applications connect to (a DNS name or IP): the host of DATABASE_URL, and a name in
+   * PgBouncer's certificate so `sslmode=verify-full` holds.
+   * @default - publishAddress
+   */
+  readonly clientAddress?: string;
+  /**
+   * Path of the environment's CA certificate (the `ca_cert_pem` output) where the application runs:
+   * DATABASE_URL carries it as `sslrootcert`.
+   * @default - none: libpq reads ~/.postgresql/root.crt
+   */
+  readonly clientCaFile?: string;
 }
 
 /** Connections kept free on every server for superusers, replication, backups and monitoring. */
@@ -60,6 +73,9 @@ export class PgBouncer extends Construct {
   public readonly readOnlyDatabase: string;
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
+  /** Where applications connect (DATABASE_URL's host). */
+  public readonly clientAddress: string;
+  private readonly clientCaFile?: string;
 
   constructor(scope: Construct, id: string, props: PgBouncerProps) {
     super(scope, id);
@@ -84,17 +100,66 @@ export class PgBouncer extends Construct {
         field: "defaultPoolSize",
         value: pool,
         problem: `pools need ${perServer} server connections (${replicas.length ? "" : "read-write and read-only both on the primary: 2 × "}(defaultPoolSize ${pool} + reservePoolSize ${reserve})) but the primary's maxConnections ${primary.maxConnections} leaves ${budget} after ${RESERVED_SERVER_CONNECTIONS} reserved`,
-        fix: `lower defaultPoolSize/reservePoolSize or raise the primary's maxConnections to at least ${perServer + RESERVED_SERVER_CONNECTIONS}`,
+        fix:
+          perServer + RESERVED_SERVER_CONNECTIONS <= MAX_CONNECTIONS
+            ? `lower defaultPoolSize/reservePoolSize or raise the primary's maxConnections to at least ${perServer + RESERVED_SERVER_CONNECTIONS}`
+            : `lower defaultPoolSize/reservePoolSize: ${perServer} server connections exceed what maxConnections may be (${MAX_CONNECTIONS})`,
       },
       { when: !isInt(maxClients) || maxClients < pool, field: "maxClientConnections", value: maxClients, problem: "must be a whole number ≥ defaultPoolSize", fix: "use e.g. 1000" },
+      { when: isInt(maxClients) && maxClients > 100000, field: "maxClientConnections", value: maxClients, problem: "is more than 100000: every client needs a file descriptor, past the container's limit PgBouncer refuses connections", fix: "use e.g. 5000" },
       { when: poolMode !== "transaction" && poolMode !== "session", field: "poolMode", value: poolMode, problem: 'must be "transaction" or "session"', fix: 'use "transaction" (statement mode breaks multi-statement transactions)' },
       { when: !isInt(this.port) || this.port < 1 || this.port > 65535, field: "port", value: this.port, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 6432" },
-      { when: !/^[0-9.]+$|^[A-Za-z0-9.-]+$/.test(this.publishAddress), field: "publishAddress", value: this.publishAddress, problem: "is not an address", fix: 'use "127.0.0.1" or the host\'s private address' },
-      { when: !isInt(memoryMiB) || memoryMiB < 32, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 32", fix: "use e.g. 256" },
+      {
+        when: !isIpAddress(this.publishAddress),
+        field: "publishAddress",
+        value: this.publishAddress,
+        problem: isDnsName(this.publishAddress) ? "is a DNS name, and Docker publishes ports on an IP address" : "is not an IP address",
+        fix: 'use "127.0.0.1" or the host\'s private IP; set clientAddress for the name applications use',
+      },
+      {
+        when: isIpAddress(this.publishAddress) && isWildcard(this.publishAddress),
+        field: "publishAddress",
+        value: this.publishAddress,
+        problem: "is a wildcard: PgBouncer would listen on every interface of the host, public ones included (and Docker's rules bypass the host firewall)",
+        fix: "publish on the interface applications reach: the host's private IP, or 127.0.0.1",
+      },
+      {
+        when: props.clientAddress !== undefined && !isIpAddress(props.clientAddress) && !isDnsName(props.clientAddress),
+        field: "clientAddress",
+        value: props.clientAddress,
+        problem: /^[\d.]+$/.test(String(props.clientAddress)) ? "is not a valid IP address" : "is not a DNS name or IP address",
+        fix: 'give the name or address applications connect to, e.g. "db.example.internal"',
+      },
+      {
+        // A port published on loopback is reachable on that loopback address only, and vice versa.
+        when: props.clientAddress !== undefined && isIpAddress(props.clientAddress) && isIpAddress(this.publishAddress) && (isLoopback(props.clientAddress) || isLoopback(this.publishAddress)) && props.clientAddress !== this.publishAddress,
+        field: "clientAddress",
+        value: props.clientAddress,
+        problem: `cannot reach PgBouncer, which is published on ${this.publishAddress} only`,
+        fix: `use ${isLoopback(this.publishAddress) ? `${this.publishAddress} or "localhost" (applications on the Docker host), or publish PgBouncer on the host's private IP` : `${this.publishAddress} or a name that resolves to it`}`,
+      },
+      {
+        when: props.clientAddress !== undefined && isIpAddress(props.clientAddress) && isWildcard(props.clientAddress),
+        field: "clientAddress",
+        value: props.clientAddress,
+        problem: "is a wildcard, which no client can connect to",
+        fix: 'give the name or address applications connect to, e.g. "db.example.internal"',
+      },
+      {
+        when: props.clientCaFile !== undefined && !(/^\/[A-Za-z0-9._\/-]+$/.test(props.clientCaFile) && !props.clientCaFile.split("/").includes("..")),
+        field: "clientCaFile",
+        value: props.clientCaFile,
+        problem: "is not an absolute path of letters, digits, dots, hyphens, underscores and slashes (libpq reads it relative to the application's directory otherwise, and other characters would need escaping in DATABASE_URL)",
+        fix: 'give where the application finds the CA certificate, e.g. "/etc/ssl/pgharbor/ca.crt"',
+      },
+      { when: !isInt(memoryMiB) || memoryMiB < 32 || memoryMiB > 65536, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB from 32 to 65536", fix: "use e.g. 256" },
     ]);
 
     const host = props.host ?? primary.host;
     this.host = host;
+    this.clientAddress = props.clientAddress ?? this.publishAddress;
+    this.clientCaFile = props.clientCaFile;
+    host.claimPort({ ip: this.publishAddress, port: this.port, protocol: "tcp", by: "PgBouncer" }, "choose another pgbouncer.port (or another publishAddress)");
     this.database = primary.appDatabase;
     this.readOnlyDatabase = `${primary.appDatabase}_ro`;
     const rw = primary.endpointFor(host, "PgBouncer");
@@ -119,7 +184,9 @@ export class PgBouncer extends Construct {
         maxClientConnections: maxClients,
         tlsMinVersion: primary.tlsMinVersion,
       });
-    const tls = primary.ca.issue("pgbouncer-tls", [name, "localhost"], /^[0-9.]+$/.test(this.publishAddress) ? [this.publishAddress] : []);
+    // Every name PgBouncer is reached by: its container name, applications' address, the published address, the host's private address.
+    const san = subjectAltNames([this.clientAddress, this.publishAddress, host.privateAddress]);
+    const tls = primary.ca.issue("pgbouncer-tls", [name, "localhost", ...san.dnsNames], san.ipAddresses);
     this.container = new Container(this, "container", {
       provider: host.provider,
       name,
@@ -148,8 +215,13 @@ export class PgBouncer extends Construct {
     });
   }
 
-  /** A libpq URL through this PgBouncer over TLS (holds a password reference: sensitive outputs only). */
-  public url(user: string, password: string, database: string, address: string): string {
-    return `postgres://${user}:${password}@${address}:${this.port}/${database}?sslmode=require`;
+  /**
+   * A libpq URL through this PgBouncer that verifies the server: `sslmode=verify-full` against the
+   * environment's CA (`sslrootcert` when clientCaFile is set, else libpq's ~/.postgresql/root.crt).
+   * Holds a password reference: sensitive outputs only.
+   */
+  public url(user: string, password: string, database: string, address: string = this.clientAddress): string {
+    const ca = this.clientCaFile ? `&sslrootcert=${this.clientCaFile}` : "";
+    return `postgres://${user}:${password}@${urlHost(address)}:${this.port}/${database}?sslmode=verify-full${ca}`;
   }
 }

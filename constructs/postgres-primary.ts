@@ -5,8 +5,8 @@ import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { PostgresMajor, SUPPORTED_MAJORS } from "../postgres-config/parameter-catalogue";
 import { CONTAINER_PATHS as P, PROGRAMS, STANZA } from "../postgres-config/paths";
+import { canonicalParameters, checkParameterOverrides, riskyParameters } from "../postgres-config/parameter-policy";
 import {
-  checkParameterOverrides,
   deriveMemorySettings,
   memoryValueToMiB,
   MemorySettings,
@@ -18,13 +18,15 @@ import {
 } from "../postgres-config/postgresql-conf";
 import { renderPgHba, renderPgIdent } from "../postgres-config/pg-hba";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
-import { IDENTIFIER, RESERVED_NAMES } from "../postgres-config/roles";
+import { identifierProblem } from "../postgres-config/identifiers";
 import { DockerHost } from "./docker-host";
 import { check, isInt, PgharborConfigError, Rule } from "./errors";
 import { IWalArchive } from "./wal-archive";
 import { generatedSecret } from "./secrets";
 import { literal } from "./terraform-text";
 import { CertificateAuthority, ServerCertificate } from "./certificate-authority";
+import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
+import { subjectAltNames } from "./validation/addresses";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -94,10 +96,20 @@ export interface PostgresPrimaryProps {
    */
   readonly maxSlotWalKeepSizeMiB?: number;
   /**
-   * Extra or overriding postgresql.conf parameters, checked against the major's parameter list.
+   * Extra or overriding postgresql.conf parameters, checked against the major's parameter catalogue
+   * (names case-insensitive; values by type, unit and range). Parameters pgharbor manages are refused
+   * with the reason; values that risk data need `acknowledgeRisk`.
    * @default {}
    */
   readonly parameters?: Record<string, ParameterValue>;
+  /**
+   * Risky settings accepted on purpose, each with a written reason (at least 20 characters), keyed by
+   * the field the error names: `"parameters.fsync"`, `"parameters.full_page_writes"`,
+   * `"parameters.synchronous_commit"`, `"parameters.data_sync_retry"`, a developer option
+   * (`"parameters.zero_damaged_pages"`, …) or `"logMinDurationStatementMs"`.
+   * @default - none: every risky setting fails synth
+   */
+  readonly acknowledgeRisk?: RiskAcknowledgements;
   /** @default "app" */
   readonly appUser?: string;
   /** @default "app" */
@@ -129,8 +141,11 @@ export interface PostgresPrimaryProps {
    */
   readonly tlsMinVersion?: TlsVersion;
   /**
-   * Log statements running longer than this (milliseconds); -1 turns it off.
-   * @default 1000
+   * Log statements running longer than this (milliseconds), with their text. PostgreSQL cannot redact
+   * a statement, so a slow `ALTER ROLE … PASSWORD` would land in the log with its password: turning
+   * it on needs `acknowledgeRisk: { logMinDurationStatementMs: "<why>" }`. pg_stat_statements
+   * (preloaded, constants normalised) is the way to find slow queries without logging them.
+   * @default -1 (off)
    */
   readonly logMinDurationStatementMs?: number;
 }
@@ -168,6 +183,15 @@ export function archiveTimeoutFor(rpoSeconds: number): number {
   return rpoSeconds > 20 ? rpoSeconds - 10 : Math.max(1, Math.ceil(rpoSeconds / 2));
 }
 
+/** Largest container memory limit pgharbor accepts (1 TiB): a larger one is a unit mistake. */
+export const MAX_MEMORY_MIB = 1048576;
+
+/** Largest maxConnections pgharbor accepts. */
+export const MAX_CONNECTIONS = 10000;
+
+/** Smallest RPO target: archive_timeout 5 s, probed every 5 s. */
+export const MIN_RPO_SECONDS = 10;
+
 /** Memory each connection is budgeted in the "memory too small" check. */
 export const PER_CONNECTION_MIB = 4;
 
@@ -201,12 +225,22 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
   return [
     { when: !(SUPPORTED_MAJORS as readonly number[]).includes(r.major), field: "majorVersion", value: r.major, problem: "is not a supported PostgreSQL major", fix: `use one of ${SUPPORTED_MAJORS.join(", ")}` },
     { when: !isInt(r.memoryMiB) || r.memoryMiB < MIN_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `must be a whole number of MiB ≥ ${MIN_MEMORY_MIB}`, fix: `give the container at least ${MIN_MEMORY_MIB} MiB` },
+    { when: isInt(r.memoryMiB) && r.memoryMiB > MAX_MEMORY_MIB, field: "memoryMiB", value: r.memoryMiB, problem: `is more than ${MAX_MEMORY_MIB} MiB (1 TiB): shared_buffers would be a quarter of it, and PostgreSQL would not start on a host without that memory`, fix: "give the container the memory its host can spare, in MiB (4096 is 4 GiB)" },
     { when: !(typeof r.cpus === "number" && r.cpus > 0 && r.cpus <= 256), field: "cpus", value: r.cpus, problem: "must be a number of cores > 0", fix: "use e.g. 0.5, 1 or 4" },
-    { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > 10000, field: "maxConnections", value: r.maxConnections, problem: "must be a whole number from 10 to 10000", fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
-    { when: !isInt(r.rpoSeconds) || r.rpoSeconds < 1 || r.rpoSeconds > 86400, field: "rpoSeconds", value: r.rpoSeconds, problem: "must be a whole number of seconds from 1 to 86400", fix: "state the data loss you accept, e.g. 60" },
+    { when: !isInt(r.maxConnections) || r.maxConnections < 10 || r.maxConnections > MAX_CONNECTIONS, field: "maxConnections", value: r.maxConnections, problem: `must be a whole number from 10 to ${MAX_CONNECTIONS}`, fix: "keep it modest (PgBouncer multiplexes clients), e.g. 100" },
+    {
+      when: !isInt(r.rpoSeconds) || r.rpoSeconds < MIN_RPO_SECONDS || r.rpoSeconds > 86400,
+      field: "rpoSeconds",
+      value: r.rpoSeconds,
+      problem: `must be a whole number of seconds from ${MIN_RPO_SECONDS} to 86400 (below ${MIN_RPO_SECONDS} s archive_timeout would force a 16 MiB WAL segment every few seconds, and the bucket-side probe, every 5 s at best, could not measure it)`,
+      fix: "state the data loss you accept, e.g. 60",
+    },
     { when: !isInt(r.maxSlot) || r.maxSlot < 64, field: "maxSlotWalKeepSizeMiB", value: r.maxSlot, problem: "must cap slot WAL at a whole number of MiB ≥ 64 (unlimited lets a dead replica fill the disk)", fix: "set a cap below the free space of the data volume, e.g. 4096" },
-    { when: !IDENTIFIER.test(r.appUser) || RESERVED_NAMES.has(r.appUser), field: "appUser", value: r.appUser, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
-    { when: !IDENTIFIER.test(r.appDatabase) || RESERVED_NAMES.has(r.appDatabase), field: "appDatabase", value: r.appDatabase, problem: "must be a lowercase SQL identifier that is not reserved", fix: 'use a name like "app" or "shop"' },
+    ...(["appUser", "appDatabase"] as const).map((field): Rule => {
+      // appUser_ro is the read-only role; appDatabase_ro PgBouncer's read-only database.
+      const bad = identifierProblem(r[field], "_ro");
+      return { when: bad !== undefined, field, value: r[field], problem: bad?.problem ?? "", fix: bad?.fix ?? "" };
+    }),
     { when: !isInt(r.publishPort) || r.publishPort < 1 || r.publishPort > 65535, field: "publishPort", value: r.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 5432" },
     { when: p.tlsMinVersion !== undefined && p.tlsMinVersion !== "TLSv1.2" && p.tlsMinVersion !== "TLSv1.3", field: "tlsMinVersion", value: p.tlsMinVersion, problem: "is not a TLS version pgharbor allows", fix: 'use "TLSv1.3" (default) or "TLSv1.2" for old clients' },
     { when: p.logMinDurationStatementMs !== undefined && (!isInt(p.logMinDurationStatementMs) || p.logMinDurationStatementMs < -1), field: "logMinDurationStatementMs", value: p.logMinDurationStatementMs, problem: "must be a whole number of milliseconds, or -1 for off", fix: "use e.g. 1000" },
@@ -242,6 +276,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly containerName: string;
   private readonly replicas: string[] = [];
   private readonly props: PostgresPrimaryProps;
+  /** The user's parameters, validated, spelled as the server spells them. */
+  private readonly parameters: Record<string, ParameterValue>;
   private readonly maxSlotWalKeepSizeMiB: number;
   private readonly publishPort: number;
 
@@ -261,14 +297,26 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     };
     check(where, primaryRules(props, resolved));
     const major = resolved.major as PostgresMajor;
-    const parameters = props.parameters ?? {};
-    check(
-      where,
-      checkParameterOverrides(major, parameters).map((pr) => ({ when: true, field: `parameters.${pr.name}`, value: parameters[pr.name], problem: `${pr.name} ${pr.problem}`, fix: pr.fix })),
-    );
+    const given = props.parameters ?? {};
+    const logsStatements = (props.logMinDurationStatementMs ?? -1) >= 0;
+    const risks = [...riskyParameters(major, given).map((r) => r.key), ...(logsStatements ? ["logMinDurationStatementMs"] : [])];
+    const acks = acknowledge(props.acknowledgeRisk, risks);
+    check(where, [
+      ...checkParameterOverrides(major, given, acks.acknowledged).map((pr) => ({ when: true, field: `parameters.${pr.name}`, value: given[pr.name], problem: `${pr.name} ${pr.problem}`, fix: pr.fix })),
+      {
+        when: logsStatements && !acks.acknowledged.has("logMinDurationStatementMs"),
+        field: "logMinDurationStatementMs",
+        value: props.logMinDurationStatementMs,
+        problem: "logs slow statements with their text, and PostgreSQL cannot leave out the password of a slow ALTER ROLE … PASSWORD",
+        fix: 'leave it unset (-1) and read pg_stat_statements, or acknowledge the risk with acknowledgeRisk: { logMinDurationStatementMs: "<why, in a sentence>" }',
+      },
+      ...acks.rules,
+    ]);
+    const parameters = canonicalParameters(major, given);
     this.memory = sizeMemory(where, resolved.memoryMiB, resolved.maxConnections, parameters);
 
     this.props = props;
+    this.parameters = parameters;
     this.environment = props.environment;
     this.host = props.host;
     this.archive = props.archive;
@@ -300,7 +348,9 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
 
     const archive = props.archive;
-    const tls = this.ca.issue("primary-tls", [name, "localhost"], props.host.privateAddress && /^[0-9.]+$/.test(props.host.privateAddress) ? [props.host.privateAddress] : []);
+    // The names clients connect to: the container name on its host, the host's private address (DNS or IP) across hosts.
+    const san = subjectAltNames([props.host.privateAddress]);
+    const tls = this.ca.issue("primary-tls", [name, "localhost", ...san.dnsNames], san.ipAddresses);
     const uploads: ContainerUpload[] = [
       ...tlsUploads(tls),
       configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) })),
@@ -357,7 +407,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what, "the primary");
   }
 
   public confInput(): Omit<PostgresConfInput, "role" | "memory"> {
@@ -369,8 +419,8 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
       maxSlotWalKeepSizeMiB: this.maxSlotWalKeepSizeMiB,
       stanza: STANZA,
       tlsMinVersion: this.tlsMinVersion,
-      logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? 1000,
-      parameters: this.props.parameters,
+      logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? -1,
+      parameters: this.parameters,
     };
   }
 }

@@ -9,8 +9,9 @@ import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { configUpload, cpuLimit, IPostgresPrimary, postgresHealthcheck, sizeMemory, tlsUploads } from "./postgres-primary";
+import { configUpload, cpuLimit, IPostgresPrimary, MAX_MEMORY_MIB, postgresHealthcheck, sizeMemory, tlsUploads } from "./postgres-primary";
 import { literal } from "./terraform-text";
+import { subjectAltNames } from "./validation/addresses";
 
 /** What PgBouncer needs from a replica. */
 export interface IPostgresReplica {
@@ -67,7 +68,10 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
       { when: !isInt(this.publishPort) || this.publishPort < 1 || this.publishPort > 65535, field: "publishPort", value: this.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535" },
     ]);
     const memoryMiB = props.memoryMiB ?? primary.memoryMiB;
-    check(where, [{ when: !isInt(memoryMiB) || memoryMiB < 256, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 256", fix: "give the replica at least 256 MiB" }]);
+    check(where, [
+      { when: !isInt(memoryMiB) || memoryMiB < 256, field: "memoryMiB", value: memoryMiB, problem: "must be a whole number of MiB ≥ 256", fix: "give the replica at least 256 MiB" },
+      { when: isInt(memoryMiB) && memoryMiB > MAX_MEMORY_MIB, field: "memoryMiB", value: memoryMiB, problem: `is more than ${MAX_MEMORY_MIB} MiB (1 TiB): PostgreSQL would not start on a host without that memory`, fix: "give the replica the memory its host can spare, in MiB" },
+    ]);
     const memory = sizeMemory(where, memoryMiB, primary.maxConnections, primary.confInput().parameters ?? {});
 
     this.name = id;
@@ -80,7 +84,8 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
     this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: props.protectData ? { preventDestroy: true } : undefined });
     const archive = primary.archive;
     const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id} sslmode=verify-full sslrootcert=${P.tlsCa}`;
-    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost"], host.privateAddress && /^[0-9.]+$/.test(host.privateAddress) ? [host.privateAddress] : []);
+    const san = subjectAltNames([host.privateAddress]);
+    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost", ...san.dnsNames], san.ipAddresses);
 
     this.container = new Container(this, "container", {
       provider,
@@ -129,6 +134,6 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
   }
 
   public endpointFor(from: DockerHost, what: string): { host: string; port: number } {
-    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what);
+    return this.host.reach(from, this.container, this.containerName, this.publishPort, 5432, what, `replica "${this.name}"`);
   }
 }

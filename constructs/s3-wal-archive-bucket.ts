@@ -48,7 +48,7 @@ export interface S3WalArchiveBucketProps {
   readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
 }
 
-const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+export const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 /**
  * WAL archive on AWS S3: versioned, SSE-KMS with its own key (rotation on), all four public-access

@@ -125,3 +125,19 @@ export function maxIntervalMinutes(s: CronSchedule): number {
 export function cronLine(expression: string, user: string, command: string): string {
   return `${expression.trim().split(/\s+/).join(" ")} ${user} ${command}`;
 }
+
+/**
+ * The first time (UTC, within two years from 2027-01-01) both schedules fire in the same minute, or
+ * undefined when they never do. Two pgBackRest jobs in the same minute contend for its lock: one fails.
+ */
+export function firstCommonMinute(a: CronSchedule, b: CronSchedule): Date | undefined {
+  const minutes = [...a.minutes].filter((m) => b.minutes.has(m)).sort((x, y) => x - y);
+  const hours = [...a.hours].filter((h) => b.hours.has(h)).sort((x, y) => x - y);
+  if (!minutes.length || !hours.length) return undefined;
+  const start = Date.UTC(2027, 0, 1);
+  for (let day = 0; day < 731; day++) {
+    const d = new Date(start + day * 86_400_000);
+    if (dayMatches(a, d) && dayMatches(b, d)) return new Date(d.getTime() + (hours[0] * 60 + minutes[0]) * 60_000);
+  }
+  return undefined;
+}

@@ -1,13 +1,40 @@
 /**
- * Names of the settable PostgreSQL parameters per supported major version.
+ * The settable PostgreSQL parameters per supported major version, with what pg_settings says about
+ * each: context, type, unit, range and allowed values. Names are case-insensitive, as in PostgreSQL.
  *
- * PostgreSQL 15's list was read from `postgres --describe-config` of the PostgreSQL 15 binaries
- * (Debian 15.x); 16 and 17 apply the additions and removals of their release notes. Extension
- * parameters (names with a dot, such as `pg_stat_statements.max`) are accepted for every major.
+ * - PostgreSQL 17: GENERATED from pg_settings of a running 17 server (catalogue/pg17.ts, see
+ *   catalogue/generate.ts); `__tests__/engine-pending/catalogue.engine.ts` compares it with a server.
+ * - PostgreSQL 15 and 16: SYNTH-ONLY. No 15 or 16 server runs where pgharbor is tested. 15's names were
+ *   read from `postgres --describe-config` of Debian's 15 (which leaves out developer and preset
+ *   options; those that exist in 15 are added below), 16 applies the additions and removals of its
+ *   release notes. Types, units, ranges and enum values are borrowed from 17 where the name exists
+ *   there (the few names 17 lacks are described by hand): close, not proven.
+ *
+ * Extension parameters (a dot in the name) are accepted as placeholders, except pg_stat_statements.*,
+ * which pgharbor preloads and which are checked like the server's own.
  */
+import type { SettingRow } from "./catalogue/generate";
+import { PG17_SETTINGS } from "./catalogue/pg17";
 
 export const SUPPORTED_MAJORS = [15, 16, 17] as const;
 export type PostgresMajor = (typeof SUPPORTED_MAJORS)[number];
+
+/** Majors whose catalogue comes from a running server (the rest are synth-only). */
+export const SERVER_VERIFIED_MAJORS: readonly PostgresMajor[] = [17];
+
+export interface ParameterInfo {
+  /** The name as pg_settings spells it (e.g. "TimeZone"). */
+  readonly name: string;
+  /** internal, postmaster, sighup, superuser-backend, backend, superuser, user. */
+  readonly context: string;
+  readonly vartype: "bool" | "integer" | "real" | "string" | "enum";
+  /** Base unit of numeric parameters: B, kB, 8kB, MB, ms, s, min. */
+  readonly unit: string | null;
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly enumvals: readonly string[] | null;
+  readonly category: string;
+}
 
 const PG15: readonly string[] = [
   "DateStyle IntervalStyle TimeZone archive_cleanup_command archive_command archive_library",
@@ -78,6 +105,21 @@ const PG15: readonly string[] = [
   "wal_receiver_create_temp_slot wal_receiver_status_interval wal_receiver_timeout wal_recycle",
   "wal_retrieve_retry_interval wal_sender_timeout wal_skip_threshold wal_sync_method wal_writer_delay",
   "wal_writer_flush_after work_mem xmlbinary xmloption",
+  // Left out by --describe-config (developer, preset and session options), present in 15 and 16.
+  "application_name config_file transaction_deferrable transaction_isolation transaction_read_only",
+  "block_size data_checksums data_directory_mode debug_assertions in_hot_standby integer_datetimes",
+  "max_function_args max_identifier_length max_index_keys segment_size server_encoding server_version",
+  "server_version_num shared_memory_size shared_memory_size_in_huge_pages ssl_library wal_block_size",
+  "wal_segment_size allow_in_place_tablespaces allow_system_table_mods backtrace_functions",
+  "debug_discard_caches ignore_checksum_failure ignore_invalid_pages ignore_system_indexes",
+  "jit_debugging_support jit_dump_bitcode jit_expressions jit_profiling_support jit_tuple_deforming",
+  "post_auth_delay pre_auth_delay remove_temp_files_after_crash trace_notify trace_sort",
+  "wal_consistency_checking zero_damaged_pages force_parallel_mode trace_recovery_messages",
+  // Added by the August 2024 minor releases (15.8, 16.4).
+  "restrict_nonsystem_relation_kind",
+  // pgharbor preloads pg_stat_statements.
+  "pg_stat_statements.max pg_stat_statements.save pg_stat_statements.track pg_stat_statements.track_planning",
+  "pg_stat_statements.track_utility",
 ].join(" ").split(" ");
 
 const ADDED_IN_16 = [
@@ -86,41 +128,72 @@ const ADDED_IN_16 = [
   "max_parallel_apply_workers_per_subscription", "reserved_connections", "scram_iterations",
   "send_abort_for_crash", "send_abort_for_kill", "vacuum_buffer_usage_limit",
 ];
-const REMOVED_IN_16 = [
-  "force_parallel_mode", "promote_trigger_file", "vacuum_defer_cleanup_age",
-];
-const ADDED_IN_17 = [
-  "allow_alter_system", "commit_timestamp_buffers", "enable_group_by_reordering", "event_triggers",
-  "huge_pages_status", "io_combine_limit", "max_notify_queue_pages", "multixact_member_buffers",
-  "multixact_offset_buffers", "notify_buffers", "serializable_buffers", "subtransaction_buffers",
-  "summarize_wal", "sync_replication_slots", "synchronized_standby_slots", "trace_connection_negotiation",
-  "transaction_buffers", "transaction_timeout", "wal_summary_keep_time",
-];
-const REMOVED_IN_17 = ["old_snapshot_threshold", "db_user_namespace", "trace_recovery_messages"];
+const REMOVED_IN_16 = ["force_parallel_mode", "promote_trigger_file", "vacuum_defer_cleanup_age"];
 
-function apply(base: readonly string[], added: string[], removed: string[]): ReadonlySet<string> {
-  const set = new Set(base);
-  for (const r of removed) set.delete(r);
-  for (const a of added) set.add(a);
-  return set;
+/** The names 17 lacks, described by hand (15/16 are synth-only). */
+const NOT_IN_17: Record<string, Omit<ParameterInfo, "name">> = {
+  old_snapshot_threshold: { context: "postmaster", vartype: "integer", unit: "min", min: -1, max: 86400, enumvals: null, category: "Resource Usage / Asynchronous Behavior" },
+  db_user_namespace: { context: "sighup", vartype: "bool", unit: null, min: null, max: null, enumvals: null, category: "Connections and Authentication / Authentication" },
+  trace_recovery_messages: { context: "sighup", vartype: "enum", unit: null, min: null, max: null, enumvals: ["debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice", "warning", "error"], category: "Developer Options" },
+  force_parallel_mode: { context: "user", vartype: "enum", unit: null, min: null, max: null, enumvals: ["off", "on", "regress"], category: "Developer Options" },
+  promote_trigger_file: { context: "sighup", vartype: "string", unit: null, min: null, max: null, enumvals: null, category: "Replication / Standby Servers" },
+  vacuum_defer_cleanup_age: { context: "sighup", vartype: "integer", unit: null, min: 0, max: 1000000, enumvals: null, category: "Replication / Primary Server" },
+};
+
+function fromRow(r: SettingRow): ParameterInfo {
+  const [name, context, vartype, unit, min, max, enumvals, category] = r;
+  return { name, context, vartype: vartype as ParameterInfo["vartype"], unit, min: min === null ? null : Number(min), max: max === null ? null : Number(max), enumvals, category };
 }
 
-const PG16 = apply(PG15, ADDED_IN_16, REMOVED_IN_16);
-const PG17 = apply([...PG16], ADDED_IN_17, REMOVED_IN_17);
+const PG17 = new Map(PG17_SETTINGS.map((r) => [r[0].toLowerCase(), fromRow(r)]));
 
-const CATALOGUE: Record<PostgresMajor, ReadonlySet<string>> = {
-  15: new Set(PG15),
-  16: PG16,
+function synthOnly(names: Iterable<string>): Map<string, ParameterInfo> {
+  const out = new Map<string, ParameterInfo>();
+  for (const name of names) {
+    const info = PG17.get(name.toLowerCase()) ?? (NOT_IN_17[name] ? { name, ...NOT_IN_17[name] } : undefined);
+    if (!info) throw new Error(`parameter catalogue: no description for ${name}`);
+    out.set(name.toLowerCase(), info);
+  }
+  return out;
+}
+
+const pg16Names = new Set(PG15);
+for (const r of REMOVED_IN_16) pg16Names.delete(r);
+for (const a of ADDED_IN_16) pg16Names.add(a);
+
+const CATALOGUE: Record<PostgresMajor, ReadonlyMap<string, ParameterInfo>> = {
+  15: synthOnly(PG15),
+  16: synthOnly(pg16Names),
   17: PG17,
 };
 
+/** A syntactically valid parameter name (PostgreSQL's rule for custom names too). */
+export const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$/;
+
+/** Prefixes of extension parameters pgharbor knows (its own preloaded library). */
+const KNOWN_PREFIXES = ["pg_stat_statements."];
+
+/** What pg_settings says about `name` (case-insensitive) in `major`, or undefined. */
+export function parameterInfo(major: PostgresMajor, name: string): ParameterInfo | undefined {
+  return CATALOGUE[major].get(name.toLowerCase());
+}
+
+/** True for an extension's placeholder name pgharbor cannot check (e.g. `auto_explain.log_min_duration`). */
+export function isExtensionPlaceholder(name: string): boolean {
+  return PARAMETER_NAME.test(name) && name.includes(".") && !KNOWN_PREFIXES.some((p) => name.toLowerCase().startsWith(p));
+}
+
 /** True when `name` is a parameter PostgreSQL `major` accepts in postgresql.conf. */
 export function isKnownParameter(major: PostgresMajor, name: string): boolean {
-  if (/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_.]*$/i.test(name)) return true;
-  return CATALOGUE[major].has(name);
+  return isExtensionPlaceholder(name) || parameterInfo(major, name) !== undefined;
 }
 
 /** The majors that know `name`, to explain why a parameter is refused for another major. */
 export function majorsKnowing(name: string): PostgresMajor[] {
-  return SUPPORTED_MAJORS.filter((m) => CATALOGUE[m].has(name));
+  return SUPPORTED_MAJORS.filter((m) => CATALOGUE[m].has(name.toLowerCase()));
+}
+
+/** The names a major knows, for "did you mean". */
+export function parameterNames(major: PostgresMajor): string[] {
+  return [...CATALOGUE[major].values()].map((i) => i.name);
 }

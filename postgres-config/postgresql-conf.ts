@@ -4,10 +4,13 @@
  * The primary and every replica get a file from the same function so the settings a hot standby
  * must share with its primary (max_connections, max_wal_senders, max_worker_processes, …) agree.
  */
-import { isKnownParameter, majorsKnowing, PostgresMajor } from "./parameter-catalogue";
+import { isKnownParameter, PostgresMajor } from "./parameter-catalogue";
+import { ParameterValue } from "./parameter-policy";
 import { CONTAINER_PATHS } from "./paths";
 
-export type ParameterValue = string | number | boolean;
+export type { ParameterValue } from "./parameter-policy";
+export { checkParameterOverrides, MANAGED_PARAMETERS } from "./parameter-policy";
+export type { ParameterProblem } from "./parameter-policy";
 
 export interface MemorySettings {
   shared_buffers: string;
@@ -63,35 +66,6 @@ export function memoryValueToMiB(value: ParameterValue, bareUnitKiB = 8): number
   }
 }
 
-/** Parameters pgharbor sets from construct props: overriding them through `parameters` is refused. */
-export const MANAGED_PARAMETERS: Record<string, string> = {
-  archive_mode: "WAL archiving is always on; it is what the bucket is for",
-  archive_command: "it is rendered from the WAL archive (pgBackRest archive-push)",
-  archive_timeout: "set `rpoSeconds` instead",
-  restore_command: "it is rendered from the WAL archive (pgBackRest archive-get)",
-  primary_conninfo: "it is rendered from the primary the replica is attached to",
-  primary_slot_name: "every replica gets its own slot, named after the replica",
-  hba_file: "pgharbor renders pg_hba.conf",
-  ident_file: "pgharbor renders pg_ident.conf",
-  config_file: "pgharbor renders postgresql.conf",
-  data_directory: "the data directory is the named volume",
-  port: "pgharbor fixes the port inside the container to 5432",
-  listen_addresses: "the container listens on its private network",
-  unix_socket_directories: "the socket directory is shared with the backup container",
-  max_connections: "set `maxConnections` instead (PgBouncer pools are checked against it)",
-  max_wal_senders: "it is derived from the replicas attached",
-  max_replication_slots: "it is derived from the replicas attached",
-  max_slot_wal_keep_size: "set `maxSlotWalKeepSizeMiB` instead (it must stay capped)",
-  wal_level: "streaming replicas and archiving need `replica`; it is fixed",
-  hot_standby: "replicas are hot standbys",
-  ssl: "TLS is always on",
-  ssl_cert_file: "the certificate comes from the environment's CA",
-  ssl_key_file: "the key comes from the environment's CA",
-  ssl_min_protocol_version: "set `tlsMinVersion` instead",
-  password_encryption: "SCRAM is the only password method pgharbor accepts",
-  log_min_duration_statement: "set `logMinDurationStatementMs` instead",
-};
-
 export type TlsVersion = "TLSv1.2" | "TLSv1.3";
 
 export interface PostgresConfInput {
@@ -140,6 +114,8 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["maintenance_work_mem", input.memory.maintenance_work_mem],
     ["huge_pages", "try"],
     ["shared_preload_libraries", "pg_stat_statements"],
+    // pg_stat_statements would otherwise keep ALTER ROLE … PASSWORD with its literal.
+    ["pg_stat_statements.track_utility", "off"],
     ["wal_level", "replica"],
     ["wal_compression", "zstd"],
     ["wal_log_hints", "on"],
@@ -167,7 +143,10 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["log_connections", "on"],
     ["log_disconnections", "on"],
     ["log_replication_commands", "on"],
-    ["log_statement", "ddl"],
+    // No statement text in the log, so no password either (PostgreSQL cannot redact one statement):
+    // DDL is audited by pgharbor's event trigger (roles.sql), which logs command and object only.
+    ["log_statement", "none"],
+    ["log_min_error_statement", "panic"],
     ["log_lock_waits", "on"],
     ["log_temp_files", 0],
     ["log_autovacuum_min_duration", "10s"],
@@ -178,16 +157,18 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     p.push(["primary_conninfo", input.primaryConninfo ?? ""]);
     p.push(["primary_slot_name", input.primarySlotName ?? ""]);
   }
+  // Names are case-insensitive: an override replaces pgharbor's line whatever its spelling.
   const overrides = input.parameters ?? {};
-  const merged = new Map(p);
-  for (const [k, v] of Object.entries(overrides)) merged.set(k, v);
-  return [...merged.entries()].filter(([name]) => isKnownParameter(input.major, name));
+  const merged = new Map(p.map(([k, v]) => [k.toLowerCase(), [k, v] as [string, ParameterValue]]));
+  for (const [k, v] of Object.entries(overrides)) merged.set(k.toLowerCase(), [k, v]);
+  return [...merged.values()].filter(([name]) => isKnownParameter(input.major, name));
 }
 
 /** Renders a value the way postgresql.conf expects: numbers bare, everything else single-quoted. */
 export function formatValue(v: ParameterValue): string {
   if (typeof v === "number") return String(v);
   if (typeof v === "boolean") return v ? "on" : "off";
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new Error(`postgresql.conf value with a control character: ${JSON.stringify(v)}`);
   return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 
@@ -197,31 +178,4 @@ export function renderPostgresqlConf(input: PostgresConfInput): string {
     ...postgresParameters(input).map(([k, v]) => `${k} = ${formatValue(v)}`),
   ];
   return lines.join("\n") + "\n";
-}
-
-export interface ParameterProblem {
-  name: string;
-  problem: string;
-  fix: string;
-}
-
-/** Checks user overrides: unknown names, names another major has, and names pgharbor manages. */
-export function checkParameterOverrides(
-  major: PostgresMajor,
-  parameters: Record<string, ParameterValue>,
-): ParameterProblem[] {
-  const problems: ParameterProblem[] = [];
-  for (const name of Object.keys(parameters)) {
-    if (MANAGED_PARAMETERS[name]) {
-      problems.push({ name, problem: `is managed by pgharbor (${MANAGED_PARAMETERS[name]})`, fix: "remove it from parameters" });
-    } else if (!isKnownParameter(major, name)) {
-      const others = majorsKnowing(name);
-      problems.push(
-        others.length
-          ? { name, problem: `does not exist in PostgreSQL ${major} (only in ${others.join(", ")})`, fix: "remove it or change majorVersion" }
-          : { name, problem: `is not a PostgreSQL ${major} parameter`, fix: `check the spelling against https://www.postgresql.org/docs/${major}/runtime-config.html` },
-      );
-    }
-  }
-  return problems;
 }

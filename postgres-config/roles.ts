@@ -1,3 +1,5 @@
+import { quoteIdent, quoteLiteral } from "./identifiers";
+
 /**
  * Roles and the script that reconciles them on every primary start (idempotent, so a rotated password
  * or a new role takes effect on the next restart without re-initialising the cluster).
@@ -21,11 +23,6 @@ export const PASSWORD_ENV = {
   monitor: "PGHARBOR_MONITOR_PASSWORD",
 } as const;
 
-/** Names PostgreSQL or pgharbor reserve: refused as the application role or database. */
-export const RESERVED_NAMES = new Set<string>(["postgres", "template0", "template1", "public", ...Object.values(ROLE_NAMES)]);
-
-export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
 /** The application's read-only role: `<appUser>_ro`. */
 export function readOnlyRole(appUser: string): string {
   return `${appUser}_ro`;
@@ -37,36 +34,44 @@ export interface RolesInput {
   major: number;
 }
 
-/** SQL (psql script) creating/updating the roles, the application database and the pooler lookup function. */
+/**
+ * SQL (psql script) creating/updating the roles, the application database and the pooler lookup
+ * function. Every identifier is double-quoted and every name compared as a quoted literal, whatever
+ * validation let through.
+ */
 export function renderRolesSql(input: RolesInput): string {
-  const { appUser, appDatabase } = input;
-  const appRo = readOnlyRole(appUser);
-  const r = ROLE_NAMES;
+  const q = quoteIdent;
+  const appUser = q(input.appUser);
+  const appDatabase = q(input.appDatabase);
+  const appRo = q(readOnlyRole(input.appUser));
+  const r = Object.fromEntries(Object.entries(ROLE_NAMES).map(([k, v]) => [k, q(v)])) as Record<keyof typeof ROLE_NAMES, string>;
   const ensureRole = (name: string, attrs: string, pwVar: string | undefined) =>
     [
-      `SELECT format('CREATE ROLE %I', '${name}') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${name}') \\gexec`,
-      `ALTER ROLE ${name} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
+      `SELECT format('CREATE ROLE %I', ${quoteLiteral(name)}) WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(name)}) \\gexec`,
+      `ALTER ROLE ${q(name)} ${attrs}${pwVar ? ` PASSWORD :'${pwVar}'` : ""};`,
     ].join("\n");
   const limited = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS";
+  const session = sessionSettings(input.major);
   return `-- Roles reconciled by pgharbor on every primary start. Do not edit: change the stack.
 \\set ON_ERROR_STOP on
+-- psql's own error output: no statement text (default verbosity echoes the failing line, password included).
+\\set VERBOSITY terse
+\\set SHOW_CONTEXT never
 \\getenv app_password ${PASSWORD_ENV.app}
 \\getenv app_ro_password ${PASSWORD_ENV.appReadOnly}
 \\getenv replication_password ${PASSWORD_ENV.replication}
 \\getenv pooler_password ${PASSWORD_ENV.pooler}
 \\getenv monitor_password ${PASSWORD_ENV.monitor}
--- Never write the passwords below to the server log, whatever log_statement says.
-SET log_statement = 'none';
-SET log_min_duration_statement = -1;
-${ensureRole(appUser, `${limited} NOREPLICATION`, "app_password")}
-${ensureRole(appRo, `${limited} NOREPLICATION`, "app_ro_password")}
+${session}
+${ensureRole(input.appUser, `${limited} NOREPLICATION`, "app_password")}
+${ensureRole(readOnlyRole(input.appUser), `${limited} NOREPLICATION`, "app_ro_password")}
 ALTER ROLE ${appRo} SET default_transaction_read_only = on;
-${ensureRole(r.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
-${ensureRole(r.pooler, `${limited} NOREPLICATION`, "pooler_password")}
-${ensureRole(r.monitor, `${limited} NOREPLICATION`, "monitor_password")}
+${ensureRole(ROLE_NAMES.replication, "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", "replication_password")}
+${ensureRole(ROLE_NAMES.pooler, `${limited} NOREPLICATION`, "pooler_password")}
+${ensureRole(ROLE_NAMES.monitor, `${limited} NOREPLICATION`, "monitor_password")}
 GRANT pg_monitor TO ${r.monitor};
 -- Backup role: the grants pgBackRest needs for backup/check, logging in over the socket only (peer map).
-${ensureRole(r.backup, `${limited} NOREPLICATION`, undefined)}
+${ensureRole(ROLE_NAMES.backup, `${limited} NOREPLICATION`, undefined)}
 GRANT pg_read_all_settings TO ${r.backup};
 GRANT pg_checkpoint TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO ${r.backup};
@@ -74,14 +79,14 @@ GRANT EXECUTE ON FUNCTION pg_backup_stop(boolean) TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_switch_wal() TO ${r.backup};
 GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO ${r.backup};
-SELECT format('CREATE DATABASE %I OWNER %I', '${appDatabase}', '${appUser}') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${appDatabase}') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', ${quoteLiteral(input.appDatabase)}, ${quoteLiteral(input.appUser)}) WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(input.appDatabase)}) \\gexec
 REVOKE ALL ON DATABASE ${appDatabase} FROM PUBLIC;
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 GRANT CONNECT ON DATABASE postgres TO ${r.monitor}, ${r.backup};
 GRANT CONNECT, TEMPORARY ON DATABASE ${appDatabase} TO ${appUser};
 GRANT CONNECT ON DATABASE ${appDatabase} TO ${appRo}, ${r.pooler}, ${r.monitor}, ${r.backup};
 \\connect ${appDatabase}
-SET log_statement = 'none';
+${session}
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 -- Read-only role: reads what the application role creates in public, nothing else.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
@@ -106,9 +111,55 @@ CREATE OR REPLACE FUNCTION pgharbor.user_lookup(i_username text, OUT uname text,
 AS $fn$
   SELECT rolname::text, rolpassword::text FROM pg_catalog.pg_authid
   WHERE rolname = i_username AND rolcanlogin AND NOT rolsuper AND NOT rolreplication
-    AND rolname <> '${r.pooler}'
+    AND rolname <> ${quoteLiteral(ROLE_NAMES.pooler)}
 $fn$;
 REVOKE ALL ON FUNCTION pgharbor.user_lookup(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgharbor.user_lookup(text) TO ${r.pooler};
+-- DDL audit without statement text (log_statement is 'none' so that no password reaches the log):
+-- the command, the objects, who and where. Roles and databases are global objects event triggers
+-- never see, so no password can reach it either.
+CREATE OR REPLACE FUNCTION pgharbor.log_ddl() RETURNS event_trigger LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  objects text;
+BEGIN
+  IF tg_event = 'sql_drop' THEN
+    SELECT string_agg(object_type || ' ' || coalesce(object_identity, '?'), ', ') INTO objects FROM pg_event_trigger_dropped_objects() WHERE original;
+  ELSE
+    SELECT string_agg(object_type || ' ' || coalesce(object_identity, '?'), ', ') INTO objects FROM pg_event_trigger_ddl_commands();
+    IF objects IS NULL AND tg_tag LIKE 'DROP %' THEN
+      RETURN; -- logged with its objects by sql_drop
+    END IF;
+  END IF;
+  RAISE LOG 'pgharbor ddl: % % (user %, database %)', tg_tag, coalesce(objects, ''), session_user, current_database();
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgharbor.log_ddl() FROM PUBLIC;
+SELECT 'CREATE EVENT TRIGGER pgharbor_ddl_audit ON ddl_command_end EXECUTE FUNCTION pgharbor.log_ddl()' WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'pgharbor_ddl_audit') \\gexec
+SELECT 'CREATE EVENT TRIGGER pgharbor_ddl_audit_drop ON sql_drop EXECUTE FUNCTION pgharbor.log_ddl()' WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'pgharbor_ddl_audit_drop') \\gexec
 `;
+}
+
+/**
+ * Settings of the reconciliation session: no statement text reaches the server log or
+ * pg_stat_statements on any path (statement, error, duration, sampling, lock waits), and nothing a
+ * user set server-wide (read-only default, timeouts) makes reconciliation fail half-way.
+ */
+export function sessionSettings(major: number): string {
+  return [
+    "-- Never write the passwords below to the server log or pg_stat_statements, whatever the server's settings.",
+    "SET log_statement = 'none';",
+    "SET log_min_error_statement = 'panic';",
+    "SET log_min_duration_statement = -1;",
+    "SET log_min_duration_sample = -1;",
+    "SET log_transaction_sample_rate = 0;",
+    "SET pg_stat_statements.track_utility = off;",
+    "SET default_transaction_read_only = off;",
+    "SET statement_timeout = 0;",
+    "SET lock_timeout = 0;",
+    "SET idle_in_transaction_session_timeout = 0;",
+    ...(major >= 17 ? ["SET transaction_timeout = 0;"] : []),
+    "SET client_min_messages = warning;",
+  ].join("\n");
 }

@@ -3,57 +3,9 @@
  * never ask which environment they are in. Replace the example hosts, addresses and bucket names
  * with yours before `cdktf deploy staging|prod`.
  */
-import type { PostgresPrimaryProps } from "../constructs/postgres-primary";
-import type { PostgresReplicaProps } from "../constructs/postgres-replica";
-import type { PgBouncerProps } from "../constructs/pgbouncer";
-import type { BackupCronProps } from "../constructs/backup-cron";
-import type { MonitoringProps } from "../constructs/monitoring";
+import type { EnvironmentConfig } from "./schema";
 
-export interface HostConfig {
-  /** @default "unix:///var/run/docker.sock" */
-  readonly dockerHost?: string;
-  /** Address the environment's other hosts reach this one at. */
-  readonly privateAddress?: string;
-}
-
-export type ArchiveConfig =
-  | { readonly kind: "local-s3"; readonly bucketName?: string; readonly image?: string }
-  | {
-      readonly kind: "aws-s3";
-      readonly bucketName: string;
-      readonly region: string;
-      readonly noncurrentVersionRetentionDays?: number;
-      readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
-    };
-
-export type StateConfig =
-  | { readonly kind: "local" }
-  | { readonly kind: "s3"; readonly bucket: string; readonly key: string; readonly region: string };
-
-export interface EnvironmentConfig {
-  /** Stack name: `cdktf deploy <name>`. Lowercase letters, digits, hyphens. */
-  readonly name: string;
-  /** Docker hosts by name; the first one is the default host for everything. */
-  readonly hosts: Record<string, HostConfig>;
-  readonly primary: Omit<PostgresPrimaryProps, "environment" | "host" | "archive" | "ca" | "protectData"> & { readonly host?: string };
-  /** Number of streaming replicas. */
-  readonly replicas: number;
-  /** Hosts the replicas are spread over, round robin. @default - the primary's host */
-  readonly replicaHosts?: string[];
-  readonly replica?: Pick<PostgresReplicaProps, "memoryMiB" | "cpus">;
-  readonly pgbouncer?: Omit<PgBouncerProps, "primary" | "replicas" | "host"> & { readonly host?: string };
-  readonly archive: ArchiveConfig;
-  readonly backup?: Omit<BackupCronProps, "primary">;
-  readonly monitoring?: Pick<MonitoringProps, "prometheus" | "probeIntervalSeconds" | "certificateWarningDays">;
-  readonly state: StateConfig;
-  /** Refuse destroying volumes, bucket, key and cipher passphrase. */
-  readonly protect: boolean;
-  /**
-   * Host name applications use to reach PgBouncer (DATABASE_URL).
-   * @default - pgbouncer.publishAddress
-   */
-  readonly clientAddress?: string;
-}
+export type { ArchiveConfig, EnvironmentConfig, HostConfig, StateConfig } from "./schema";
 
 /**
  * age public keys logical backups are encrypted to, per environment. These are pgharbor's examples:
@@ -88,7 +40,7 @@ export const staging: EnvironmentConfig = {
   pgbouncer: { port: 6432, publishAddress: "10.20.0.10", defaultPoolSize: 40, reservePoolSize: 10 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-staging-wal", region: "eu-west-1" },
   backup: { retentionDays: 14, logical: { recipients: LOGICAL_RECIPIENTS.staging, retentionDays: 14 } },
-  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1" },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "staging/terraform.tfstate", region: "eu-west-1", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:alias/example-pgharbor-tfstate" },
   protect: false,
 };
 
@@ -105,7 +57,7 @@ export const prod: EnvironmentConfig = {
   pgbouncer: { host: "db-1", port: 6432, publishAddress: "10.30.0.11", defaultPoolSize: 80, reservePoolSize: 20, maxClientConnections: 5000 },
   archive: { kind: "aws-s3", bucketName: "example-pgharbor-prod-wal", region: "eu-west-1", noncurrentVersionRetentionDays: 60, objectLock: { mode: "GOVERNANCE", days: 14 } },
   backup: { fullSchedule: "0 1 * * 0", diffSchedule: "0 1 * * 1-6", retentionDays: 35, processMax: 4, logical: { recipients: LOGICAL_RECIPIENTS.prod, retentionDays: 35 } },
-  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1" },
+  state: { kind: "s3", bucket: "example-pgharbor-tfstate", key: "prod/terraform.tfstate", region: "eu-west-1", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:alias/example-pgharbor-tfstate" },
   protect: true,
 };
 

@@ -25,7 +25,7 @@ describeEngine("runtime: first start of a new environment", () => {
       name: "rtfirst",
       replicas: 0,
       pgbouncer: { ...dev.pgbouncer, port: 16433 },
-      backup: { retentionDays: 7, expireSchedule: "* * * * *", logical: { recipients: [recipient] } },
+      backup: { retentionDays: 7, expireSchedule: "1-59 * * * *", logical: { recipients: [recipient] } },
       monitoring: { prometheus: false },
     });
     s = await deployStack(env);
