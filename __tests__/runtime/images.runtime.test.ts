@@ -16,6 +16,9 @@ import { ENVIRONMENTS } from "../../stacks/environments";
 import { buildStack } from "../helpers";
 import { alertRules, renderAlertRules, renderAlertTests } from "../../monitoring-config/alerts";
 import { renderPrometheusConfig } from "../../monitoring-config/prometheus";
+import { catalogueMatchesServer } from "./postgres17/catalogue";
+import { noPasswordInServerLog } from "./postgres17/password-logging";
+import { dockerPostgres17Engine } from "./postgres17/docker-engine";
 
 jest.setTimeout(900_000);
 
@@ -108,6 +111,24 @@ describeEngine("runtime: the images pgharbor deploys", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("the PostgreSQL 17 parameter catalogue and keyword list equal the deployed server's pg_settings and pg_get_keywords()", async () => {
+    const r = await catalogueMatchesServer(dockerPostgres17Engine(tag("postgres")));
+    expect(r.differences).toEqual([]);
+    expect(r.configComplaints).toEqual([]);
+  });
+
+  test("no password reaches the server log, reconciliation's output or pg_stat_statements, on any path (PostgreSQL 17)", async () => {
+    const r = await noPasswordInServerLog(dockerPostgres17Engine(tag("postgres")));
+    expect(r.leaks).toEqual([]);
+    expect(r.observed).toEqual({ firstReconciliation: 0, refusedReconciliation: 3, clientErrors: 3, lockWaitLogged: true, ddlAudited: true, pgStatStatementsRows: expect.any(Number) });
+    expect(r.observed.pgStatStatementsRows).toBeGreaterThan(0);
+  });
+
+  test("negative control: the old logging settings leak in the same scenario (so the one above can fail)", async () => {
+    const r = await noPasswordInServerLog(dockerPostgres17Engine(tag("postgres")), { log_statement: "ddl", log_min_error_statement: "error", "pg_stat_statements.track_utility": "on" });
+    expect(r.leaks.length).toBeGreaterThan(0);
   });
 
   test("the deployed promtool refuses a configuration with a job name twice (the defect the renderer had)", () => {

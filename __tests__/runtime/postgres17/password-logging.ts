@@ -13,8 +13,9 @@
  * Every secret is then looked for in the server log, in psql's own error output of reconciliation
  * (the backup container's log) and in pg_stat_statements.
  */
-import { PASSWORD_ENV, renderRolesSql } from "../../postgres-config/roles";
-import { primaryConf, serverFiles } from "./catalogue.engine";
+import { PASSWORD_ENV, renderRolesSql } from "../../../postgres-config/roles";
+import { CONTAINER_PATHS } from "../../../postgres-config/paths";
+import { primaryConf, serverFiles } from "./catalogue";
 import { Postgres17, Postgres17Engine, superuserPsql } from "./engine";
 
 export interface PasswordLoggingReport {
@@ -31,7 +32,7 @@ export interface PasswordLoggingReport {
   };
 }
 
-const ROLES_SQL = "/usr/local/lib/pgharbor/roles.sql";
+const ROLES_SQL = CONTAINER_PATHS.rolesSql;
 const SOCKET = "/var/run/postgresql";
 
 function secret(tag: string): string {

@@ -4,13 +4,13 @@
  * pg_get_keywords(). Started with pgharbor's own postgresql.conf, so pg_stat_statements' parameters
  * are listed and every parameter pgharbor renders is accepted.
  */
-import { CATALOGUE_QUERY, ServerCatalogue, SettingRow } from "../../postgres-config/catalogue/generate";
-import { PG17_SETTINGS } from "../../postgres-config/catalogue/pg17";
-import { NON_UNRESERVED_KEYWORDS } from "../../postgres-config/catalogue/keywords";
-import { MANAGED_PARAMETERS, RISKY_VALUES } from "../../postgres-config/parameter-policy";
-import { majorsKnowing } from "../../postgres-config/parameter-catalogue";
-import { deriveMemorySettings, renderPostgresqlConf } from "../../postgres-config/postgresql-conf";
-import { renderPgHba, renderPgIdent } from "../../postgres-config/pg-hba";
+import { CATALOGUE_QUERY, ServerCatalogue, SettingRow } from "../../../postgres-config/catalogue/generate";
+import { PG17_SETTINGS } from "../../../postgres-config/catalogue/pg17";
+import { NON_UNRESERVED_KEYWORDS } from "../../../postgres-config/catalogue/keywords";
+import { MANAGED_PARAMETERS, RISKY_VALUES } from "../../../postgres-config/parameter-policy";
+import { majorsKnowing } from "../../../postgres-config/parameter-catalogue";
+import { deriveMemorySettings, renderPostgresqlConf } from "../../../postgres-config/postgresql-conf";
+import { renderPgHba, renderPgIdent } from "../../../postgres-config/pg-hba";
 import { Postgres17Engine, superuserPsql } from "./engine";
 
 export interface CatalogueReport {
