@@ -201,7 +201,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     .option("--logical <database>", "logical: the database to restore from a logical set")
     .option("--set <set>", "logical: the set (see backups list)", "latest")
     .option("--into-database <name>", "logical: a NEW database to restore into (default <database>_restored)")
-    .option("--identity <file>", "logical: age identity file holding the private key; read here and sent on stdin")
+    .option("--identity <file>", "logical: age identity file holding the private key; read here, sent on stdin, piped to age, never stored")
     .action(async (o) => {
       if ((o.to === undefined) === (o.logical === undefined)) throw new OperationError("give either --to <time|lsn|latest> (physical restore) or --logical <database> (logical restore)");
       if (o.logical !== undefined) {

@@ -236,11 +236,12 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
         await s.d.exec(s.name("backup"), ["pg_ctl", "-D", into, "-m", "fast", "stop"], { user: "postgres" });
         await run(s, "backup", ["rm", "-rf", into, sock]);
       }
-      // Never over the live data directory, never into a non-empty one; nothing created or changed first.
-      const live = await s.d.exec(s.name("backup"), [PROGRAMS.restore, "--to", "latest", "--into", P.dataDir]);
-      expect(live).toEqual(expect.objectContaining({ code: 1, stderr: expect.stringMatching(/live data directory/) }));
-      const parent = await s.d.exec(s.name("backup"), [PROGRAMS.restore, "--to", "latest", "--into", "/var/lib/postgresql"]);
-      expect(parent.stderr).toMatch(/holds the live data directory/);
+      // Only below the scratch volume: never the live data directory or anything else; nothing created or changed first.
+      for (const into of [P.dataDir, "/var/lib/postgresql", `${P.restoreScratchDir}/../../postgresql/data`, P.restoreScratchDir]) {
+        const r = await s.d.exec(s.name("backup"), [PROGRAMS.restore, "--to", "latest", "--into", into]);
+        expect([into, r.code, r.stderr]).toEqual([into, 1, expect.stringMatching(/restores go below \/var\/lib\/pgharbor\/scratch \(the scratch volume\), never elsewhere/)]);
+      }
+      expect((await s.d.exec(s.name("backup"), ["stat", "-c", "%a", P.dataDir])).stdout.trim()).toBe("700");
     });
   });
 
@@ -490,7 +491,7 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
       expect((await s.d.exec(s.name("backup"), ["test", "-s", `${into}/PG_VERSION`])).code).toBe(0);
       const again = await pgharbor("restore", "--to", "latest", "--into", into);
       expect(again.code).toBe(1);
-      expect(again.err).toMatch(/is not empty: refusing to restore over it/);
+      expect(again.err).toMatch(/is not empty.*refusing to restore over it/);
       await run(s, "backup", ["rm", "-rf", into]);
     });
 

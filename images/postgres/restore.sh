@@ -1,5 +1,5 @@
 #!/bin/sh
-# Restores the archive into an EMPTY directory of the backup container: to a time, an LSN, a named
+# Restores the archive into a new or EMPTY directory on the backup container's scratch volume: to a time, an LSN, a named
 # restore point or the latest WAL. The copy never archives into the environment's stanza
 # (archive_mode=off is appended to its postgresql.auto.conf) until an operator promotes it on purpose.
 # usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN|NAME] [--set BACKUP_LABEL]
@@ -18,22 +18,22 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$into" ] || usage
+# Checked before anything is created or changed: only a new or empty directory on the scratch volume
+# (never the live data directory, whose volume is mounted read-only here anyway), no `..` games.
 case "$into" in
   /*) ;;
-  *) die "--into $into: give an absolute path" ;;
+  *) die "--into $into: give an absolute path below $PGHARBOR_SCRATCH" ;;
 esac
-# Checked before anything is created or changed: never the live data directory, never a non-empty one.
-real=$(realpath -m "$into")
-case "$real/" in
-  "$PGDATA"/*|"$(realpath -m "$PGDATA")"/*) die "--into $into is the live data directory (or inside it): refusing" ;;
+real=$(realpath -m -- "$into")
+case "$real" in
+  "$PGHARBOR_SCRATCH"/?*) ;;
+  *) die "--into $into: restores go below $PGHARBOR_SCRATCH (the scratch volume), never elsewhere" ;;
 esac
-case "$(realpath -m "$PGDATA")/" in
-  "$real"/*) die "--into $into holds the live data directory: refusing" ;;
-esac
-if [ -e "$into" ]; then
-  [ -d "$into" ] || die "--into $into exists and is not a directory"
-  [ -z "$(ls -A "$into")" ] || die "$into is not empty: refusing to restore over it"
+if [ -e "$real" ] || [ -L "$real" ]; then
+  if [ -L "$real" ] || [ ! -d "$real" ]; then die "--into $into exists and is not a directory"; fi
+  [ -z "$(ls -A "$real")" ] || die "$into is not empty: refusing to restore over it"
 fi
+into=$real
 # shellcheck disable=SC1091
 [ -r "$PGHARBOR_SECRETS/backup.env" ] && . "$PGHARBOR_SECRETS/backup.env"
 case "$to" in
