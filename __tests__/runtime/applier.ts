@@ -27,7 +27,7 @@
  *     links or extended attributes;
  *   - destroy() is test teardown: it does not enforce lifecycle.prevent_destroy.
  */
-import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { isAbsolute, join, relative, resolve as resolvePath } from "path";
 import { randomBytes } from "crypto";
@@ -36,7 +36,10 @@ import * as Dockerode from "dockerode";
 import { evaluateDeep, evaluateTemplate, referencedAddress, referencesIn } from "./tf-template";
 import * as pki from "./test-pki";
 import { NotModelled, block } from "./test-pki";
-import { ContextEntry, contextEntries, demux, followProgress, readDockerignore, tarGz, trimBuildFilesFromExcludes } from "./engine";
+import { ContextEntry, contextEntries, demux, followProgress, readDockerignore, tarGz, trimBuildFilesFromExcludes, withDirLock } from "./engine";
+
+/** Cross-process locks for image builds, one per tag. */
+const IMAGE_LOCKS = join(tmpdir(), "pgharbor-image-locks");
 
 export { NotModelled } from "./test-pki";
 
@@ -917,19 +920,29 @@ export class Deployment {
   }
 
   private async buildCached(docker: Dockerode, tag: string, build: () => Promise<void>): Promise<string> {
-    const existing = await this.imageId(docker, tag);
-    if (existing) {
-      this.imagesReused.push(tag);
-      this.log(`image ${tag} exists: reused`);
+    const reuse = async () => {
+      const existing = await this.imageId(docker, tag);
+      if (existing) {
+        this.imagesReused.push(tag);
+        this.log(`image ${tag} exists: reused`);
+      }
       return existing;
-    }
-    const t0 = Date.now();
-    await build();
-    const id = await this.imageId(docker, tag);
-    if (!id) throw new Error(`built ${tag} but the engine has no image by that name`);
-    this.imagesBuilt.push(tag);
-    this.log(`built ${tag} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return id;
+    };
+    const present = await reuse();
+    if (present) return present;
+    // Suites running at once (jest workers) build each tag once: the others wait and reuse it.
+    mkdirSync(IMAGE_LOCKS, { recursive: true });
+    return withDirLock(join(IMAGE_LOCKS, tag.replace(/[^A-Za-z0-9_.-]/g, "_")), { staleMs: 120_000, log: this.log }, async () => {
+      const built = await reuse();
+      if (built) return built;
+      const t0 = Date.now();
+      await build();
+      const id = await this.imageId(docker, tag);
+      if (!id) throw new Error(`built ${tag} but the engine has no image by that name`);
+      this.imagesBuilt.push(tag);
+      this.log(`built ${tag} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      return id;
+    });
   }
 
   /** buildDockerImage: the context as the provider sends it, the query of createImageBuildOptions; output kept only for errors (last 50 lines). */
