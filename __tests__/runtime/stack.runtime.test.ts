@@ -332,20 +332,24 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
     const table = `acks_${what.replace(/\W/g, "_")}`;
     await app(rw(), `CREATE TABLE ${table} (id bigint PRIMARY KEY)`);
     const writer = new AckedWriter(rw(), table).start();
-    await sleep(5000);
-    await disrupt();
-    await s.d.waitHealthy([s.name("primary")], 300_000);
-    const upAt = Date.now();
-    // The segment PostgreSQL writes into once it is back: with only this light writer and the
-    // heartbeat it does not fill up, so only archive_timeout can send it to the bucket. The RPO
-    // target holds after the restart when it is there within rpoSeconds.
-    const current = await sql(s, "primary", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    // Writes resume through PgBouncer without anything redeployed.
-    const resumedAfter = writer.acked.length;
-    await waitFor("writes resume", () => writer.acked.length > resumedAfter + 20, 120_000, 200);
-    await waitFor(`segment ${current} (current when the primary came back) in the bucket`, async () => (await walSegments(s)).some((x) => x >= current), (env().primary.rpoSeconds ?? 60) * 1000, 1000);
-    timings[`${what}-segment-archived-seconds-after-restart`] = Math.round((Date.now() - upAt) / 1000);
-    const acked = await writer.stop();
+    try {
+      await sleep(5000);
+      await disrupt();
+      await s.d.waitHealthy([s.name("primary")], 300_000);
+      const upAt = Date.now();
+      // The segment PostgreSQL writes into once it is back: with only this light writer and the
+      // heartbeat it does not fill up, so only archive_timeout can send it to the bucket. The RPO
+      // target holds after the restart when it is there within rpoSeconds.
+      const current = await sql(s, "primary", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+      // Writes resume through PgBouncer without anything redeployed.
+      const resumedAfter = writer.acked.length;
+      await waitFor("writes resume", () => writer.acked.length > resumedAfter + 20, 120_000, 200);
+      await waitFor(`segment ${current} (current when the primary came back) in the bucket`, async () => (await walSegments(s)).some((x) => x >= current), (env().primary.rpoSeconds ?? 60) * 1000, 1000);
+      timings[`${what}-segment-archived-seconds-after-restart`] = Math.round((Date.now() - upAt) / 1000);
+    } finally {
+      await writer.stop();
+    }
+    const acked = writer.acked;
     const present = new Set((await appQuery(rw(), `SELECT id FROM ${table}`)).map((r) => Number(r.id)));
     const lost = acked.filter((id) => !present.has(id));
     timings[`${what}-acked-commits`] = acked.length;
