@@ -184,6 +184,16 @@ export async function ensureBaseImage(
     log: o.log,
     exists,
     build: async () => {
+      // A registry, where one is reachable, is the first choice: the official image.
+      try {
+        const pulled = await followProgress(docker, await docker.pull(tag));
+        if (!pulled.error && (await exists())) {
+          o.log?.(`ensureBaseImage: pulled ${tag}`);
+          return;
+        }
+      } catch (e) {
+        o.log?.(`ensureBaseImage: ${tag} cannot be pulled (${(e as Error).message.split("\n")[0]}); building it with debootstrap`);
+      }
       if (process.getuid?.() !== 0) throw new Error(`ensureBaseImage(${tag}): debootstrap needs root; run the tests as root or build the image by hand`);
       if (spawnSync("sh", ["-c", "command -v debootstrap"]).status !== 0) {
         throw new Error(`ensureBaseImage(${tag}): the image is missing and cannot be pulled here; building it needs the Debian package "debootstrap" (apt-get install debootstrap)`);
