@@ -172,6 +172,23 @@ describe("blockers", () => {
   });
 });
 
+describe("what really restarts", () => {
+  test("a new replica restarts no PostgreSQL server (senders and slots have headroom); PgBouncer's restart is marked avoidable", () => {
+    const r = reviewOf("dev", with_("dev", { replicas: 2 }));
+    const d = r.environments[0].downtime;
+    expect(d.filter((x) => x.role === "primary" || x.role === "replica").map((x) => [x.container, x.action])).toEqual([["pgharbor-dev-replica-2", "create"]]);
+    expect(d.find((x) => x.role === "pgbouncer")).toMatchObject({ action: "replace", avoidable: expect.stringMatching(/databases\.app_ro/) });
+    expect(r.environments[0].settings.map((x) => x.name)).toEqual(["databases.app_ro"]);
+  });
+  test("a reload-only setting still replaces the servers today (upload is ForceNew): the review says so", () => {
+    const r = reviewOf("dev", with_("dev", { primary: { ...dev.primary, parameters: { autovacuum_naptime: "30s" } } }));
+    expect(r.environments[0].downtime.filter((x) => x.restarts).map((x) => [x.container, Boolean(x.avoidable)])).toEqual([
+      ["pgharbor-dev-primary", true],
+      ["pgharbor-dev-replica-1", true],
+    ]);
+  });
+});
+
 describe("JSON for other tools", () => {
   test("a review is plain data: schema version, exit code, per environment the sections", () => {
     const r = reviewOf("prod", with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }));

@@ -76,7 +76,7 @@ function sharedBuffersMiB(view: ContainerView | undefined): number | undefined {
 const grace = (v: ContainerView | undefined, fallback: number) => Number(v?.config.destroy_grace_seconds ?? fallback);
 
 /** What a restart of `view` means, and a bound of the interruption, seconds. */
-function restartMeaning(before: ContainerView, after: ContainerView | undefined, others: { replicasLeft: string[]; afterPrimary: boolean }): { means: string; seconds?: number } {
+function restartMeaning(before: ContainerView, after: ContainerView | undefined, others: { replicasLeft: string[]; afterPrimary: boolean; replicasStaying: number }): { means: string; seconds?: number } {
   const g = grace(before, 0);
   switch (before.role) {
     case "primary": {
@@ -84,7 +84,7 @@ function restartMeaning(before: ContainerView, after: ContainerView | undefined,
       const seconds = 5 + Math.ceil(sb / 200);
       return {
         seconds,
-        means: `the primary restarts: writes stop for up to about ${seconds} s (fast shutdown with a final checkpoint of at most ${sb} MiB of shared_buffers, then start-up); replicas reconnect by themselves; transactions in flight through PgBouncer fail and clients retry; past destroy_grace_seconds ${g} s Docker kills it and start-up replays WAL instead`,
+        means: `the primary restarts: writes stop for up to about ${seconds} s (fast shutdown with a final checkpoint of at most ${sb} MiB of shared_buffers, then start-up); ${others.replicasStaying ? "replicas reconnect by themselves" : "no replica serves reads meanwhile"}; transactions in flight through PgBouncer fail and clients retry; past destroy_grace_seconds ${g} s Docker kills it and start-up replays WAL instead`,
       };
     }
     case "replica": {
@@ -170,7 +170,8 @@ export function containerImpacts(plan: Plan, base: Map<string, ContainerView>, h
     }
     const primaryReplaced = [...stopping].some((a) => base.get(a)?.role === "primary" && plan.changes.get(a)?.action === "replace");
     const dependsOnPrimary = ((h?.config.depends_on as string[] | undefined) ?? []).some((d) => base.get(d)?.role === "primary");
-    const m = restartMeaning(b!, h, { replicasLeft: replicasLeft(change.address), afterPrimary: primaryReplaced && dependsOnPrimary });
+    const replicasStaying = [...head.values()].filter((v) => v.role === "replica" && base.has(v.address) && !stopping.has(v.address)).length;
+    const m = restartMeaning(b!, h, { replicasLeft: replicasLeft(change.address), afterPrimary: primaryReplaced && dependsOnPrimary, replicasStaying });
     const replacing = change.changes.filter((c) => c.effect === "replace");
     const reloadOnly =
       replacing.length > 0 &&
