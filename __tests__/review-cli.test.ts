@@ -76,7 +76,7 @@ describe("npx pgharbor review --base HEAD, end to end on a copy of this reposito
       const blocked = pgharbor(dir, "review", "--base", "HEAD", "--format", "markdown", "--env", "prod");
       expect(blocked.code).toBe(1);
       expect(blocked.stdout).toMatch(/^\*\*BLOCKED: 1 blocker \(exit 1\)\*\*$/m);
-      expect(blocked.stdout).toMatch(/\*\*BLOCKER\*\* `prod:retention`: backup retention goes from 35 days to 14 days/);
+      expect(blocked.stdout).toMatch(/\*\*BLOCKER\*\* `prod:retention`: backup retention \(backup\.retentionDays\) goes from 35 days to 14 days/);
       const accepted = pgharbor(dir, "review", "--base", "HEAD", "--format", "text", "--env", "prod", "--accept", "prod:retention");
       expect(accepted.code).toBe(0);
       expect(accepted.stdout).toMatch(/^No open blocker \(1 accepted\)$/m);

@@ -95,7 +95,7 @@ function retention(env: string, b: BackupFacts, h: BackupFacts): Draft[] {
       id: `${env}:object-lock`,
       kind: "protection-off",
       resource: b.objectLock.address,
-      what: `Object Lock default retention goes from ${lockText(b.objectLock)} to ${h.objectLock ? lockText(h.objectLock) : "none"}: new backups are protected from deletion for less time (objects already written keep their lock)`,
+      what: `Object Lock default retention (archive.objectLock) goes from ${lockText(b.objectLock)} to ${h.objectLock ? lockText(h.objectLock) : "none"}: new backups are protected from deletion for less time (objects already written keep their lock)`,
       safely: "keep the lock at least as long as it is; lower it only together with a decision to keep fewer days of backups, reviewed on its own.",
     });
   }
@@ -108,25 +108,25 @@ function retention(env: string, b: BackupFacts, h: BackupFacts): Draft[] {
         id: `${env}:retention`,
         kind: "retention-shortened",
         resource: `${b.backupContainer} (pgbackrest.conf repo1-retention-full)`,
-        what: `backup retention goes from ${retentionText(b.retention)} to ${retentionText(h.retention)}: the next expire${h.schedules.get("expire") ? ` (${h.schedules.get("expire")} UTC)` : ""} deletes the full backups past it and the WAL only they need, so the recoverability window shrinks at once.${versions}${lock}`,
+        what: `backup retention (backup.retentionDays) goes from ${retentionText(b.retention)} to ${retentionText(h.retention)}: the next expire${h.schedules.get("expire") ? ` (\`${h.schedules.get("expire")}\` UTC)` : ""} deletes the full backups past it and the WAL only they need, so the recoverability window shrinks at once.${versions}${lock}`,
         safely: `before merging: make sure nobody needs a restore older than ${retentionText(h.retention)} (incidents under investigation, legal holds), take a full backup and pass a drill (npx pgharbor backup now --env ${env}; npx pgharbor drill now --env ${env}); then accept this blocker by its id.`,
       });
     }
   }
   if (b.logical && h.logical === null) {
-    out.push({ id: `${env}:logical`, kind: "retention-shortened", resource: `${b.backupContainer} (ops.json logical)`, what: "logical backups are turned off: no new dumps, the only restore path for a single table or database without a full restore", safely: "keep them on (backup.logical); if they must stop, keep the last sets until you no longer need them." });
+    out.push({ id: `${env}:logical`, kind: "retention-shortened", resource: `${b.backupContainer} (ops.json logical)`, what: "logical backups (backup.logical) are turned off: no new dumps, the only restore path for a single table or database without a full restore", safely: "keep them on (backup.logical); if they must stop, keep the last sets until you no longer need them." });
   } else if (b.logical && h.logical && h.logical.retentionDays < b.logical.retentionDays) {
-    out.push({ id: `${env}:logical-retention`, kind: "retention-shortened", resource: `${b.backupContainer} (ops.json logical.retentionDays)`, what: `logical sets are kept ${h.logical.retentionDays} days instead of ${b.logical.retentionDays}: the next cleanup deletes the older ones`, safely: "make sure no one needs a dump older than that, then accept this blocker by its id." });
+    out.push({ id: `${env}:logical-retention`, kind: "retention-shortened", resource: `${b.backupContainer} (ops.json logical.retentionDays)`, what: `logical sets (backup.logical.retentionDays) are kept ${h.logical.retentionDays} days instead of ${b.logical.retentionDays}: the next cleanup deletes the older ones`, safely: "make sure no one needs a dump older than that, then accept this blocker by its id." });
   }
   if (b.noncurrentDays && (!h.noncurrentDays || h.noncurrentDays.days < b.noncurrentDays.days)) {
-    out.push({ id: `${env}:noncurrent-versions`, kind: "retention-shortened", resource: b.noncurrentDays.address, what: `deleted or overwritten objects stay recoverable for ${h.noncurrentDays ? `${h.noncurrentDays.days}` : "no longer any"} days instead of ${b.noncurrentDays.days}: S3's lifecycle removes the older versions for good`, safely: "keep noncurrentVersionRetentionDays; it is the undo of an expiry or an accidental delete." });
+    out.push({ id: `${env}:noncurrent-versions`, kind: "retention-shortened", resource: b.noncurrentDays.address, what: `deleted or overwritten objects (archive.noncurrentVersionRetentionDays) stay recoverable for ${h.noncurrentDays ? `${h.noncurrentDays.days}` : "no longer any"} days instead of ${b.noncurrentDays.days}: S3's lifecycle removes the older versions for good`, safely: "keep noncurrentVersionRetentionDays; it is the undo of an expiry or an accidental delete." });
   }
   return out;
 }
 
 function rpo(env: string, b: BackupFacts, h: BackupFacts): Draft[] {
   const reasons: string[] = [];
-  if (b.rpoSeconds !== undefined && h.rpoSeconds !== undefined && h.rpoSeconds > b.rpoSeconds) reasons.push(`rpoSeconds ${b.rpoSeconds} → ${h.rpoSeconds} (RPOBreached threshold)`);
+  if (b.rpoSeconds !== undefined && h.rpoSeconds !== undefined && h.rpoSeconds > b.rpoSeconds) reasons.push(`rpoSeconds ${b.rpoSeconds} → ${h.rpoSeconds} (primary.rpoSeconds; the RPOBreached threshold)`);
   if (b.archiveTimeoutSeconds !== undefined && h.archiveTimeoutSeconds !== undefined && h.archiveTimeoutSeconds > b.archiveTimeoutSeconds) reasons.push(`archive_timeout ${b.archiveTimeoutSeconds} → ${h.archiveTimeoutSeconds} s`);
   if (b.archiveMode === "on" && h.archiveMode !== undefined && h.archiveMode !== "on" && h.archiveMode !== "always") reasons.push(`archive_mode ${b.archiveMode} → ${h.archiveMode}`);
   if (b.primary && h.primary && b.archivePushQueueMax === undefined && h.archivePushQueueMax !== undefined) reasons.push(`WAL is dropped past ${h.archivePushQueueMax} queued while the bucket is down (archive-push-queue-max): a gap in the archive, an unbounded loss`);

@@ -67,7 +67,7 @@ function markdownEnvironment(e: EnvironmentReview): string[] {
   }
   if (e.backups.length) {
     out.push("#### Backups", "");
-    for (const b of e.backups) out.push(`- ${md(b.what)}: ${md(arrow(b.old, b.new))}`);
+    for (const b of e.backups) out.push(`- ${md(b.what)}: ${b.old === null ? "unset" : code(b.old)} → ${b.new === null ? "unset" : code(b.new)}`);
     out.push("");
   }
   if (e.resources.length) {

@@ -60,6 +60,8 @@ export function secretChanges(plan: Plan, base: Map<string, ContainerView>, head
   for (const c of plan.changes.values()) {
     const r = plan.head.get(c.address) ?? plan.base.get(c.address);
     if (!r || r.mode !== "managed" || !SECRET_TYPES.has(r.type) || c.action === "update") continue;
+    // A new server's own key and certificate are part of the new server, not news for any client.
+    if (c.action === "create" && r.type.startsWith("tls_")) continue;
     const side = c.action === "delete" ? base : head;
     const used = uses(c.address, side);
     const outputs = outputsUsing(c.address, c.action === "delete" ? stacks.base : stacks.head);
