@@ -55,7 +55,7 @@ interface Case {
 const CASES: Case[] = [
   // Downtime: replaced or restarted containers, and why.
   { kind: "memory bump: the primary restarts", env: "prod", head: with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }), line: /pgharbor-prod-primary replaced: the primary restarts: writes stop for up to about \d+ s/, blocker: false },
-  { kind: "memory bump: why", env: "prod", head: with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }), line: /why: memory limit 16384 → 24576 MiB; shm_size 4096 → 6144 MiB; postgresql\.conf changed \(shared_buffers, /, blocker: false },
+  { kind: "memory bump: why", env: "prod", head: with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }), line: /why: postgresql\.conf changed \(shared_buffers, effective_cache_size, work_mem, maintenance_work_mem\); memory limit 16384 → 24576 MiB; shm_size 4096 → 6144 MiB/, blocker: false },
   { kind: "new replica", env: "dev", head: with_("dev", { replicas: 2 }), line: /pgharbor-dev-replica-2 new: a new replica: it restores from the bucket/, blocker: false },
   { kind: "new replica: PgBouncer restarts, every client reconnects", env: "dev", head: with_("dev", { replicas: 2 }), line: /pgharbor-dev-pgbouncer replaced: PgBouncer restarts: every client connection drops and must reconnect/, blocker: false },
   { kind: "image rebuilt", env: "dev", head: (j) => {
@@ -63,6 +63,7 @@ const CASES: Case[] = [
       img.name = "pgharbor/postgres:17-0123456789abcdef";
       img.triggers = { context_sha256: "0123456789abcdef" };
     }, line: /image rebuilt: pgharbor\/postgres:17-[0-9a-f]{16} → pgharbor\/postgres:17-0123456789abcdef/, blocker: false },
+  { kind: "an uploaded file's mode", env: "dev", head: (j) => ((container(j, "primary").upload as Array<{ file: string; permissions: string }>).find((u) => u.file.endsWith("/pg_hba.conf"))!.permissions = "0600"), line: /pgharbor-dev-primary replaced: .*\n\s+why: pg_hba\.conf permissions 0644 → 0600/, blocker: false },
   { kind: "env changes the backup container", env: "dev", head: with_("dev", { backup: { ...dev.backup, initialFullBackup: false } }), line: /pgharbor-dev-backup replaced: no database downtime.*\n\s+why: PGHARBOR_INITIAL_FULL_BACKUP 1 → 0/, blocker: false },
   { kind: "limits: memory of PgBouncer is updated live", env: "dev", head: with_("dev", { pgbouncer: { ...dev.pgbouncer, memoryMiB: 512 } }), line: /pgharbor-dev-pgbouncer updated in place: no restart: Docker changes it on the running container\n\s+why: memory limit 256 → 512 MiB \(docker update, no restart\)/, blocker: false },
   { kind: "limits: a CPU limit the provider never applies", env: "dev", head: with_("dev", { primary: { ...dev.primary, cpus: 2 } }), line: /cpu_quota 100000 → 200000: recorded in Terraform's state only, the running container keeps the old value until it is next replaced/, blocker: false },

@@ -45,11 +45,19 @@ export function regeneratedWhat(address: string, plan: Plan): string {
 const imageName = (plan: Plan, address: string, side: "base" | "head") => String(plan[side].get(address)?.config.name ?? "?");
 
 /** One reason line per attribute change of a container. */
-function reasonLines(changes: AttributeChange[], plan: Plan, settings: SettingChange[], replaced: boolean): string[] {
+function reasonLines(address: string, changes: AttributeChange[], plan: Plan, settings: SettingChange[], replaced: boolean): string[] {
   const out: string[] = [];
+  const imageOf = (ref: unknown, side: "base" | "head") => {
+    const target = /\$\{(docker_image\.[^.}]+)\./.exec(String(ref))?.[1];
+    return target ? imageName(plan, target, side) : String(ref);
+  };
+  const literalImage = changes.some((c) => c.attribute === "image" && !c.via);
   for (const c of changes) {
     if (c.attribute === "image" && c.via?.startsWith("docker_image.")) {
-      out.push(`image rebuilt: ${imageName(plan, c.via, "base")} → ${imageName(plan, c.via, "head")}`);
+      if (!literalImage) out.push(`image rebuilt: ${imageName(plan, c.via, "base")} → ${imageName(plan, c.via, "head")}`);
+    } else if (c.attribute === "image" && !c.via) {
+      const [b, h] = [plan.base.get(address)?.config.image, plan.head.get(address)?.config.image];
+      out.push(`image ${imageOf(b, "base")} → ${imageOf(h, "head")}`);
     } else if (c.via) {
       const what = c.attribute.replace(/^upload:(.*\/)?/, "").replace(/^env:/, "env ");
       out.push(`${what}: ${regeneratedWhat(c.via, plan)}`);
@@ -64,7 +72,9 @@ function reasonLines(changes: AttributeChange[], plan: Plan, settings: SettingCh
       out.push(`${c.detail}: recorded in Terraform's state only, the running container keeps the old value until it is next replaced (kreuzwerker/docker 3.6.2 never updates it)`);
     } else out.push(c.detail);
   }
-  return [...new Set(out)];
+  // What matters first: the image, files whose content changes, regenerated secrets, env; then the rest.
+  const rank = (l: string) => (/^image /.test(l) ? 0 : /^(\/\S+|\S+\.\w+) changed( \(|$)|: (certificate reissued|new CA|new private key|secret regenerated|new access key)/.test(l) ? 1 : /^env |^[A-Z][A-Z0-9_]+ /.test(l) ? 2 : 3);
+  return [...new Set(out)].map((l, i) => [l, i] as const).sort(([a, i], [b, j]) => rank(a) - rank(b) || i - j).map(([l]) => l);
 }
 
 function sharedBuffersMiB(view: ContainerView | undefined): number | undefined {
@@ -81,6 +91,9 @@ function restartMeaning(before: ContainerView, after: ContainerView | undefined,
   switch (before.role) {
     case "primary": {
       const sb = sharedBuffersMiB(after) ?? sharedBuffersMiB(before) ?? 128;
+      if (g === 0) {
+        return { seconds: 5, means: `the primary restarts: Docker kills it at once (no destroy_grace_seconds), without a shutdown checkpoint, so start-up replays the WAL since the last checkpoint (crash recovery) before writes resume; ${others.replicasStaying ? "replicas reconnect by themselves" : "no replica serves reads meanwhile"}` };
+      }
       const seconds = 5 + Math.ceil(sb / 200);
       return {
         seconds,
@@ -98,6 +111,7 @@ function restartMeaning(before: ContainerView, after: ContainerView | undefined,
     }
     case "pgbouncer": {
       const signal = String(before.config.stop_signal ?? "SIGTERM");
+      if (g === 0) return { seconds: 5, means: "PgBouncer restarts: Docker kills it at once (no destroy_grace_seconds): every client connection drops and must reconnect, transactions in flight fail" };
       if (signal === "SIGINT") {
         return { seconds: 5, means: "PgBouncer restarts: transactions in flight finish (safe shutdown), then every client connection is closed and must reconnect" };
       }
@@ -162,7 +176,7 @@ export function containerImpacts(plan: Plan, base: Map<string, ContainerView>, h
       out.push({ container: view.name, address: view.address, role: view.role, action: "delete", restarts: true, reasons: ["removed from the stack"], means: deleteMeaning(view) });
       continue;
     }
-    const reasons = reasonLines(change.changes, plan, settings, change.action === "replace");
+    const reasons = reasonLines(change.address, change.changes, plan, settings, change.action === "replace");
     if (change.action === "update") {
       const live = change.changes.some((c) => c.effect === "in-place");
       out.push({ container: view.name, address: view.address, role: view.role, action: "update", restarts: false, reasons, means: live ? "no restart: Docker changes it on the running container" : "no restart, and no effect on the running container" });

@@ -14,6 +14,9 @@ const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 const code = (s: string) => `\`${s.replace(/`/g, "'")}\``;
 const arrow = (o: string | null, n: string | null) => `${o ?? "unset"} → ${n ?? "unset"}`;
 
+/** At most `max` reasons on a line; the JSON keeps them all. */
+const reasons = (all: string[], max = 8) => (all.length > max ? [...all.slice(0, max), `and ${all.length - max} more (--format json lists them)`] : all).join("; ");
+
 function verdict(r: Review): string {
   if (r.blockers) return `BLOCKED: ${r.blockers} blocker${r.blockers > 1 ? "s" : ""} (exit 1)`;
   const accepted = r.environments.reduce((s, e) => s + e.blockers.length, 0);
@@ -36,7 +39,7 @@ function markdownEnvironment(e: EnvironmentReview): string[] {
     const verb = { replace: "replaced", delete: "removed", update: "updated in place", create: "new" };
     for (const d of e.downtime) {
       out.push(`- **${d.container}** ${verb[d.action]}: ${md(d.means)}`);
-      if (d.action === "replace" || d.action === "update") out.push(`  - why: ${md(d.reasons.join("; "))}`);
+      if (d.action === "replace" || d.action === "update") out.push(`  - why: ${md(reasons(d.reasons))}`);
       if (d.avoidable) out.push(`  - avoidable: ${md(d.avoidable)}`);
     }
     out.push("");
@@ -56,7 +59,7 @@ function markdownEnvironment(e: EnvironmentReview): string[] {
   }
   if (e.secrets.length) {
     out.push("#### Secrets", "");
-    for (const s of e.secrets) out.push(`- ${s.action}: ${md(s.what)}${s.clients.length ? `. Picks it up: ${md(s.clients.join("; "))}` : ""}`);
+    for (const s of e.secrets) out.push(`- ${s.action}: ${md(s.what)}${s.clients.length ? `. ${s.action === "removed" ? "Was used by" : "Picks it up"}: ${md(s.clients.join("; "))}` : ""}`);
     out.push("");
   }
   if (e.policy.length || e.alerts.length) {
@@ -98,7 +101,7 @@ function textEnvironment(e: EnvironmentReview): string[] {
   );
   section(
     "Downtime",
-    e.downtime.flatMap((d) => [`${d.container} ${d.action === "replace" ? "replaced" : d.action === "update" ? "updated in place" : d.action === "create" ? "new" : "removed"}: ${d.means}`, ...(d.action === "replace" || d.action === "update" ? [`  why: ${d.reasons.join("; ")}`] : []), ...(d.avoidable ? [`  avoidable: ${d.avoidable}`] : [])]),
+    e.downtime.flatMap((d) => [`${d.container} ${d.action === "replace" ? "replaced" : d.action === "update" ? "updated in place" : d.action === "create" ? "new" : "removed"}: ${d.means}`, ...(d.action === "replace" || d.action === "update" ? [`  why: ${reasons(d.reasons)}`] : []), ...(d.avoidable ? [`  avoidable: ${d.avoidable}`] : [])]),
   );
   for (const [server, title] of [
     ["postgresql", "PostgreSQL settings"],
@@ -110,7 +113,7 @@ function textEnvironment(e: EnvironmentReview): string[] {
     );
   }
   section("Exposure", e.exposure.map((x) => `${x.loosened ? "LOOSENED" : "tightened"} (${x.kind}): ${x.what}`));
-  section("Secrets", e.secrets.map((s) => `${s.action}: ${s.what}${s.clients.length ? `. Picks it up: ${s.clients.join("; ")}` : ""}`));
+  section("Secrets", e.secrets.map((s) => `${s.action}: ${s.what}${s.clients.length ? `. ${s.action === "removed" ? "Was used by" : "Picks it up"}: ${s.clients.join("; ")}` : ""}`));
   section("Policy and alerts", [...e.policy.map((p) => `policy ${p.status}: ${p.rule} ${p.title} (${p.level}): ${`${p.subject} ${p.detail}`.trim()}`), ...e.alerts.map((a) => `alert ${a.alert} ${a.change}: ${a.detail}`)]);
   section("Backups", e.backups.map((b) => `${b.what}: ${arrow(b.old, b.new)}`));
   if (e.resources.length) {

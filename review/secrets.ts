@@ -72,7 +72,7 @@ export function secretChanges(plan: Plan, base: Map<string, ContainerView>, head
     let kind: SecretChange["kind"];
     let what: string;
     const fresh = new Set([...plan.changes.values()].filter((x) => x.action === "create").map((x) => (side.get(x.address)?.short ?? "")));
-    const clients = [...containers.map((n) => (c.action === "delete" ? `container ${n}` : fresh.has(n) ? `container ${n} (new)` : `container ${n} (replaced to take it)`))];
+    const clients = [...containers.map((n) => (c.action === "delete" ? `container ${n} (no longer given it)` : fresh.has(n) ? `container ${n} (new)` : `container ${n} (replaced to take it)`))];
     switch (r.type) {
       case "random_password": {
         const cipher = isCipherPassphrase(r, side);

@@ -118,9 +118,14 @@ function containerSetChanges(attr: "upload" | "env", base: Record<string, unknow
   if (attr === "upload") {
     const [b, h] = [uploadsOf(base), uploadsOf(head)];
     for (const f of new Set([...b.keys(), ...h.keys()])) {
-      if (!b.has(f)) out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${baseName(f)} added` });
-      else if (!h.has(f)) out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${baseName(f)} removed` });
-      else if (!equal(b.get(f), h.get(f))) out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${baseName(f)} changed` });
+      const [o, n] = [b.get(f), h.get(f)];
+      if (!o) out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${f} added` });
+      else if (!n) out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${f} removed` });
+      else if (!equal(o, n)) {
+        const others = [...new Set([...Object.keys(o), ...Object.keys(n)])].filter((k) => k !== "content" && k !== "file" && !equal(o[k], n[k]));
+        const what = equal(o.content, n.content) ? others.map((k) => `${k} ${brief(o[k])} → ${brief(n[k])}`).join(", ") : "changed";
+        out.push({ attribute: `upload:${f}`, effect: "replace", detail: `${baseName(f)} ${what}` });
+      }
     }
   } else {
     const [b, h] = [envOf(base), envOf(head)];
