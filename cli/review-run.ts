@@ -70,6 +70,18 @@ export async function runReview(run: ReviewRun): Promise<Review> {
   }
   const tmp = mkdtempSync(join(tmpdir(), "pgharbor-review-"));
   const worktree = join(tmp, "base");
+  const cleanUp = () => {
+    git(root, ["worktree", "remove", "--force", worktree]);
+    rmSync(tmp, { recursive: true, force: true });
+    git(root, ["worktree", "prune"]);
+  };
+  // Interrupted (Ctrl-C, a CI timeout): still leave no worktree behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanUp();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const added = git(root, ["worktree", "add", "--detach", "--quiet", worktree, sha.out]);
     if (!added.ok) throw cannot(`git worktree add ${run.base} failed: ${added.err}`);
@@ -83,8 +95,8 @@ export async function runReview(run: ReviewRun): Promise<Review> {
     const label = sha.out.startsWith(run.base) ? short : `${run.base} (${short})`;
     return review({ label, stacks: baseStacks }, { label: "working tree", stacks: headStacks }, { accept: run.accept, environments: run.environments?.length ? run.environments : undefined });
   } finally {
-    git(root, ["worktree", "remove", "--force", worktree]);
-    rmSync(tmp, { recursive: true, force: true });
-    git(root, ["worktree", "prune"]);
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+    cleanUp();
   }
 }
