@@ -65,7 +65,13 @@ function reasonLines(address: string, changes: AttributeChange[], plan: Plan, se
       const names = settings.filter((s) => s.server === (c.attribute.endsWith("pgbouncer.ini") ? "pgbouncer" : "postgresql")).map((s) => s.name);
       out.push(`${c.detail}${names.length ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? `, +${names.length - 5}` : ""})` : ""}`);
     } else if (c.attribute === "memory") {
-      out.push(`${c.detail.replace(/^memory/, "memory limit")} MiB${replaced ? "" : " (docker update, no restart)"}`);
+      const [o, n] = [Number(plan.base.get(address)?.config.memory), Number(plan.head.get(address)?.config.memory)];
+      // Docker gives a container without memory_swap a memory+swap limit of twice its memory, and
+      // `docker update` (all the provider sends) refuses a memory limit above it.
+      const tooHigh = !replaced && o > 0 && n > 2 * o && plan.head.get(address)?.config.memory_swap === undefined;
+      out.push(
+        `${c.detail.replace(/^memory/, "memory limit")} MiB${replaced ? "" : " (docker update, no restart)"}${tooHigh ? `: Docker will refuse it ("Memory limit should be smaller than already set memoryswap limit", the container's being ${2 * o} MiB) and the apply fails; replace the container instead (terraform apply -replace=${address})` : ""}`,
+      );
     } else if (c.attribute === "shm_size") {
       out.push(`${c.detail} MiB`);
     } else if (c.effect === "state-only" && !replaced) {
