@@ -75,7 +75,8 @@ function reviewEnvironment(name: string, base: StackJson | undefined, head: Stac
     policy: policyChanges(base, head),
     alerts: alertChanges(bc, hc),
     backups: backupChanges(facts.base, facts.head),
-    resources: [...p.changes.values(), ...outputs.changes],
+    // Data sources are read at plan time, not changed: they show through the resources that use them.
+    resources: [...[...p.changes.values()].filter((c) => !c.address.startsWith("data.")), ...outputs.changes],
   };
   const nothing = review.resources.length === 0 && blockers.length === 0 && review.policy.length === 0;
   if (base && head && (nothing || withoutMetadata(base) === withoutMetadata(head))) {
