@@ -63,9 +63,9 @@ describe("PostgresPrimary (dev)", () => {
     expect(conf).toMatch(/^effective_cache_size = '384MB'$/m);
   });
 
-  test("archive_timeout from rpoSeconds, senders from one replica", () => {
+  test("archive_timeout from rpoSeconds, senders with headroom for new replicas", () => {
     expect(conf).toMatch(/^archive_timeout = 50$/m);
-    expect(conf).toMatch(/^max_wal_senders = 4$/m);
+    expect(conf).toMatch(/^max_wal_senders = 10$/m);
     expect(conf).toMatch(/^max_slot_wal_keep_size = '4096MB'$/m);
   });
 

@@ -53,10 +53,13 @@ describe("PostgresReplica", () => {
     expect(file(p["pgharbor-prod-replica-2"], "/etc/postgresql/postgresql.conf")).toMatch(/slot_name = 'pgharbor_replica_2'/);
   });
 
-  test("replica count drives the number of replicas and the primary's senders", () => {
+  test("replica count drives the number of replicas; the primary's senders keep their headroom up to 7", () => {
     const j = synthEnv(variant(dev, { replicas: 3 }));
     const names = Object.keys(containers(j)).filter((n) => /^pgharbor-dev-replica-\d+$/.test(n));
     expect(names.sort()).toEqual(["pgharbor-dev-replica-1", "pgharbor-dev-replica-2", "pgharbor-dev-replica-3"]);
-    expect(file(containers(j)["pgharbor-dev-primary"], "/etc/postgresql/postgresql.conf")).toMatch(/^max_wal_senders = 6$/m);
+    expect(file(containers(j)["pgharbor-dev-primary"], "/etc/postgresql/postgresql.conf")).toMatch(/^max_wal_senders = 10$/m);
+    const eight = containers(synthEnv(variant(dev, { replicas: 8 })));
+    expect(file(eight["pgharbor-dev-primary"], "/etc/postgresql/postgresql.conf")).toMatch(/^max_wal_senders = 11$/m);
+    expect(file(eight["pgharbor-dev-replica-8"], "/etc/postgresql/postgresql.conf")).toMatch(/^max_wal_senders = 11$/m);
   });
 });

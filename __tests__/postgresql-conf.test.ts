@@ -56,10 +56,12 @@ describe("memory derivation", () => {
 });
 
 describe("postgresql.conf", () => {
-  test("replication settings follow the replicas attached", () => {
-    expect(conf({ replicaCount: 0 }).get("max_wal_senders")).toBe(3);
-    expect(conf({ replicaCount: 2 }).get("max_wal_senders")).toBe(5);
-    expect(conf({ replicaCount: 2 }).get("max_replication_slots")).toBe(5);
+  test("replication settings: headroom of 10 (a new replica restarts nothing), then the replicas attached + 3", () => {
+    expect(conf({ replicaCount: 0 }).get("max_wal_senders")).toBe(10);
+    expect(conf({ replicaCount: 2 }).get("max_wal_senders")).toBe(10);
+    expect(conf({ replicaCount: 7 }).get("max_replication_slots")).toBe(10);
+    expect(conf({ replicaCount: 8 }).get("max_wal_senders")).toBe(11);
+    expect(conf({ replicaCount: 8 }).get("max_replication_slots")).toBe(11);
   });
 
   test("archiving through pgBackRest with the given timeout, slot WAL capped", () => {

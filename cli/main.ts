@@ -32,6 +32,7 @@ import {
   restoreLogical,
   verify,
 } from "./operations";
+import { CliExit, registerReview } from "./review";
 
 /** docker exec on the host the environment's primary (and backup container) run on. */
 export class DockerExecutor implements Executor {
@@ -268,6 +269,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
       await long("cleaning up", cleanup(ex, progress));
       out("cleanup done\n");
     });
+  registerReview(program, out, err);
   return program;
 }
 
@@ -283,6 +285,10 @@ export async function main(
     await buildCli(executor, { out, err, ask }).parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
+    if (e instanceof CliExit) {
+      if (e.message) err(`${e.message}\n`);
+      return e.code;
+    }
     if (e instanceof OperationError) {
       err(`pgharbor: ${e.message}\n`);
       return 1;

@@ -91,9 +91,18 @@ export interface PostgresConfInput {
   parameters?: Record<string, ParameterValue>;
 }
 
+/**
+ * max_wal_senders and max_replication_slots never go below this (PostgreSQL's own default). Both are
+ * postmaster settings: following the replica count exactly would restart the primary and every replica
+ * (their values must be at least the primary's) whenever a replica is added. Up to 7 replicas need no
+ * change; past that, replicas + 3.
+ */
+export const MIN_WAL_SENDERS = 10;
+
 /** Parameters the renderer emits, in order, before user overrides. Exposed for tests and the policy pack. */
 export function postgresParameters(input: PostgresConfInput): Array<[string, ParameterValue]> {
-  const senders = input.replicaCount + 3; // replicas + pg_basebackup bootstrap + pgBackRest + spare
+  // replicas + pg_basebackup bootstrap + pgBackRest + spare, with headroom (MIN_WAL_SENDERS).
+  const senders = Math.max(MIN_WAL_SENDERS, input.replicaCount + 3);
   const p: Array<[string, ParameterValue]> = [
     ["listen_addresses", "*"],
     ["port", 5432],
