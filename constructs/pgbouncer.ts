@@ -206,6 +206,10 @@ export class PgBouncer extends Construct {
       // A real login: TLS verified, SCRAM, as the monitoring role, on the admin console.
       healthcheck: { test: ["CMD", PROGRAMS.pgbouncerHealthcheck], interval: "15s", timeout: "10s", retries: 4, startPeriod: "30s" },
       restart: "unless-stopped",
+      // SIGINT: PgBouncer 1.24's safe shutdown (waits for servers, i.e. in-flight transactions). Docker's
+      // default SIGTERM waits for every client to leave (SHUTDOWN WAIT_FOR_CLIENTS): with pooled
+      // application connections that is until Docker kills it, refusing new connections meanwhile.
+      stopSignal: "SIGINT",
       stopTimeout: 30,
       destroyGraceSeconds: 30,
       memory: memoryMiB,

@@ -19,6 +19,8 @@ import { renderPrometheusConfig } from "../../monitoring-config/prometheus";
 import { catalogueMatchesServer } from "./postgres17/catalogue";
 import { noPasswordInServerLog } from "./postgres17/password-logging";
 import { dockerPostgres17Engine } from "./postgres17/docker-engine";
+import { parseShowConfig } from "../../review/catalogue/generate-pgbouncer";
+import { PGBOUNCER_SETTINGS, PGBOUNCER_VERSION } from "../../review/catalogue/pgbouncer";
 
 jest.setTimeout(900_000);
 
@@ -136,6 +138,23 @@ describeEngine("runtime: the images pgharbor deploys", () => {
   test("negative control: the old logging settings leak in the same scenario (so the one above can fail)", async () => {
     const r = await noPasswordInServerLog(dockerPostgres17Engine(tag("postgres")), { log_statement: "ddl", log_min_error_statement: "error", "pg_stat_statements.track_utility": "on" });
     expect(r.leaks.length).toBeGreaterThan(0);
+  });
+
+  test("the PgBouncer settings catalogue `pgharbor review` classifies with equals SHOW CONFIG of the deployed PgBouncer", () => {
+    // A throwaway PgBouncer on a socket, trust for its own admin user: only to read its SHOW CONFIG.
+    const script = [
+      "printf '[databases]\\n[pgbouncer]\\nlisten_addr =\\nunix_socket_dir = /tmp\\nauth_type = trust\\nauth_file = /tmp/users.txt\\nadmin_users = postgres\\npidfile = /tmp/pgbouncer.pid\\n' > /tmp/pgbouncer.ini",
+      "printf '\"postgres\" \"\"\\n' > /tmp/users.txt",
+      "chown postgres /tmp/pgbouncer.ini /tmp/users.txt",
+      "gosu postgres pgbouncer -d /tmp/pgbouncer.ini",
+      "for i in 1 2 3 4 5 6 7 8 9 10; do [ -S /tmp/.s.PGSQL.6432 ] && break; sleep 0.5; done",
+      "gosu postgres psql -X -h /tmp -p 6432 -U postgres -At -F \"$(printf '\\t')\" pgbouncer -c 'SHOW VERSION' -c 'SHOW CONFIG'",
+    ].join(" && ");
+    const r = dockerRun(["--entrypoint", "sh", tag("pgbouncer"), "-c", script]);
+    expect(r.code).toBe(0);
+    const shown = parseShowConfig(r.out);
+    expect(shown.version).toBe(PGBOUNCER_VERSION);
+    expect(shown.rows).toEqual([...PGBOUNCER_SETTINGS]);
   });
 
   test("the deployed promtool refuses a configuration with a job name twice (the defect the renderer had)", () => {
