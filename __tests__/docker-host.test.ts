@@ -1,7 +1,7 @@
 import { Testing, TerraformStack } from "cdktf";
 import { DockerHost } from "../constructs/docker-host";
 import { contextHash, imageContextDir } from "../constructs/image-context";
-import { dev, prod, synthEnv } from "./helpers";
+import { containers, dev, prod, synthEnv } from "./helpers";
 
 describe("DockerHost", () => {
   test("one aliased provider and one private network per host", () => {
@@ -22,11 +22,25 @@ describe("DockerHost", () => {
     const json = synthEnv(dev);
     const img = Object.values(json.resource!.docker_image).find((i) => String(i.name).startsWith("pgharbor/postgres:17-"))!;
     const build = img.build as { context: string; dockerfile: string };
-    expect(build.context).toMatch(/^assets\/local_PostgresImage17_context_[0-9A-F]+\/[0-9A-F]+$/);
+    const hash = contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" });
+    // The asset folder carries the same content address (build.context is ForceNew: a folder name that
+    // moved with unrelated files would replace every container running the image).
+    expect(build.context).toMatch(new RegExp(`^assets/local_PostgresImage17_context_[0-9A-F]+/${hash}$`));
     // The provider reads the Dockerfile path relative to Terraform's working directory (the stack's folder).
     expect(build.dockerfile).toBe(`${build.context}/Dockerfile`);
-    expect(img.name).toBe(`pgharbor/postgres:17-${contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" })}`);
+    expect(img.name).toBe(`pgharbor/postgres:17-${hash}`);
     expect(img.keep_locally).toBe(true);
+  });
+  test("the backup image is built on the server image, which Terraform builds first", () => {
+    const json = synthEnv(dev);
+    const images = Object.entries(json.resource!.docker_image) as Array<[string, { name: string; build: { build_args?: Record<string, string> } }]>;
+    const [serverId, server] = images.find(([, i]) => i.name.startsWith("pgharbor/postgres:17-"))!;
+    const [, backup] = images.find(([, i]) => i.name.startsWith("pgharbor/backup:17-"))!;
+    expect(backup.build.build_args).toEqual({ BASE_IMAGE: `\${docker_image.${serverId}.name}` });
+    expect(backup.name).toBe(`pgharbor/backup:17-${contextHash(imageContextDir("backup"), { BASE_IMAGE: server.name })}`);
+    const c = containers(json);
+    expect(c["pgharbor-dev-backup"].image).toMatch(/^\$\{docker_image\.local_BackupImage17_image_[0-9A-F]+\.image_id\}$/);
+    expect(c["pgharbor-dev-primary"].image).toBe(`\${docker_image.${serverId}.image_id}`);
   });
   test("an image is built once per host however many containers use it", () => {
     const app = Testing.app();

@@ -7,12 +7,12 @@ import { spawnSync } from "child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { contextHash, imageContextDir, ImageName } from "../constructs/image-context";
+import { contextFiles, contextHash, imageContextDir, ImageName } from "../constructs/image-context";
 import { CONTAINER_PATHS as P, PROGRAMS, STANZA } from "../postgres-config/paths";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { SEAWEEDFS_PATHS } from "../postgres-config/seaweedfs";
 
-const IMAGES: ImageName[] = ["postgres", "pgbouncer", "monitoring", "seaweedfs"];
+const IMAGES: ImageName[] = ["postgres", "backup", "pgbouncer", "monitoring", "seaweedfs"];
 const files = (image: ImageName) => readdirSync(imageContextDir(image)).filter((f) => f !== "__pycache__");
 const text = (image: ImageName, f: string) => readFileSync(join(imageContextDir(image), f), "utf8");
 const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
@@ -31,7 +31,7 @@ describe.each(IMAGES)("images/%s", (image) => {
   test("its Dockerfile ships every program of the folder, from Debian trixie or the pinned SeaweedFS", () => {
     const copied = [...dockerfile.matchAll(/^COPY ((?:[^\n\\]|\\\n)+)/gm)].flatMap((m) => m[1].replace(/\\\n/g, " ").trim().split(/\s+/).slice(0, -1));
     expect(files(image).filter((f) => f !== "Dockerfile").sort()).toEqual([...copied].sort());
-    expect(dockerfile).toMatch(image === "seaweedfs" ? /^FROM \$\{SEAWEEDFS_IMAGE\}$/m : /^FROM debian:trixie-slim$/m);
+    expect(dockerfile).toMatch(image === "seaweedfs" ? /^FROM \$\{SEAWEEDFS_IMAGE\}$/m : image === "backup" ? /^FROM \$\{BASE_IMAGE\}$/m : /^FROM debian:trixie-slim$/m);
   });
   test("programs start with a shebang and are sh or python3", () => {
     for (const f of files(image).filter((x) => /\.(sh|py)$/.test(x) && x !== "lib.sh")) {
@@ -55,18 +55,18 @@ describe("the layout the programs hard-code is the one the stack renders for", (
   ])("lib.sh %s = %s", (name, value) => expect(lib[name]).toBe(value));
   test("the data directory default", () => expect(text("postgres", "lib.sh")).toContain(`: "\${PGDATA:=${P.dataDir}}"`));
   test("every program the constructs start exists in its image", () => {
-    const where: Record<string, ImageName> = { pgbouncerEntrypoint: "pgbouncer", pgbouncerHealthcheck: "pgbouncer", rpoProbe: "monitoring", httpCheck: "monitoring" };
+    const where: Record<string, ImageName> = { pgbouncerEntrypoint: "pgbouncer", pgbouncerHealthcheck: "pgbouncer", rpoProbe: "monitoring", httpCheck: "monitoring", backupEntrypoint: "backup", backupJob: "backup", restore: "backup", reconcileRoles: "backup" };
     for (const [k, path] of Object.entries(PROGRAMS)) {
       const image = where[k] ?? "postgres";
       expect([k, files(image)]).toEqual([k, expect.arrayContaining([path.slice(P.scriptsDir.length + 1)])]);
     }
     expect(P.opsTool).toBe(`${P.scriptsDir}/pgharbor-ops`);
-    expect(text("postgres", "Dockerfile")).toContain("ln -s pgharbor_ops.py pgharbor-ops");
+    expect(text("backup", "Dockerfile")).toContain("ln -s pgharbor_ops.py pgharbor-ops");
   });
   test("role names and files the programs use", () => {
     expect(text("postgres", "replica-bootstrap.sh")).toContain(`REPLICATION_USER=${ROLE_NAMES.replication}`);
     expect(text("postgres", "replica-bootstrap.sh")).toContain(`sslrootcert=${P.tlsCa}`);
-    expect(text("postgres", "reconcile-roles.sh")).toContain(P.rolesSql);
+    expect(text("backup", "reconcile-roles.sh")).toContain(P.rolesSql);
     const bouncer = text("pgbouncer", "entrypoint.sh");
     for (const s of [ROLE_NAMES.pooler, ROLE_NAMES.monitor, P.pgbouncerTlsKeyUpload, P.pgbouncerIni, P.pgbouncerRunDir]) expect(bouncer).toContain(s);
     expect(text("pgbouncer", "healthcheck.sh")).toContain(`user=${ROLE_NAMES.monitor}`);
@@ -76,24 +76,39 @@ describe("the layout the programs hard-code is the one the stack renders for", (
 });
 
 describe("content-addressed build contexts", () => {
-  const copy = () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "pgharbor-ctx-")), "postgres");
-    cpSync(imageContextDir("postgres"), dir, { recursive: true });
+  const copy = (image: ImageName) => {
+    const dir = join(mkdtempSync(join(tmpdir(), "pgharbor-ctx-")), image);
+    cpSync(imageContextDir(image), dir, { recursive: true });
     return dir;
   };
-  test("a program's bytes, its executable bit and the build arguments change the tag; Python caches do not", () => {
-    const dir = copy();
-    const base = contextHash(dir, { PG_MAJOR: "17" });
-    expect(contextHash(dir, { PG_MAJOR: "17" })).toBe(base);
-    expect(contextHash(dir, { PG_MAJOR: "16" })).not.toBe(base);
-    mkdirSync(join(dir, "__pycache__"));
-    writeFileSync(join(dir, "__pycache__", "pgharbor_ops.cpython-313.pyc"), "x");
-    expect(contextHash(dir, { PG_MAJOR: "17" })).toBe(base);
-    chmodSync(join(dir, "heartbeat.sh"), 0o755);
-    const executable = contextHash(dir, { PG_MAJOR: "17" });
-    chmodSync(join(dir, "heartbeat.sh"), 0o644);
-    expect(contextHash(dir, { PG_MAJOR: "17" })).not.toBe(executable);
+  test("a copied program's bytes, the Dockerfile and the build arguments change the tag", () => {
+    const dir = copy("backup");
+    const base = contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-x" });
+    expect(contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-x" })).toBe(base);
+    expect(contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-y" })).not.toBe(base);
     writeFileSync(join(dir, "heartbeat.sh"), `${readFileSync(join(dir, "heartbeat.sh"), "utf8")}# changed\n`);
-    expect(contextHash(dir, { PG_MAJOR: "17" })).not.toBe(base);
+    expect(contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-x" })).not.toBe(base);
+  });
+  test("nothing else of the folder does: stray files, Python caches, file modes (the Dockerfile sets every mode)", () => {
+    const dir = copy("postgres");
+    const base = contextHash(dir, { PG_MAJOR: "17" });
+    writeFileSync(join(dir, "restore.sh~"), "an editor's backup");
+    writeFileSync(join(dir, ".DS_Store"), "x");
+    mkdirSync(join(dir, "__pycache__"));
+    writeFileSync(join(dir, "__pycache__", "x.cpython-313.pyc"), "x");
+    chmodSync(join(dir, "lib.sh"), 0o755);
+    expect(contextHash(dir, { PG_MAJOR: "17" })).toBe(base);
+  });
+  test("a change to the backup tooling leaves the server image, and with it the primary and replicas, alone", () => {
+    const server = contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" });
+    const dir = copy("backup");
+    writeFileSync(join(dir, "pgharbor_ops.py"), `${readFileSync(join(dir, "pgharbor_ops.py"), "utf8")}# changed\n`);
+    expect(contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" })).toBe(server);
+    expect(contextFiles(imageContextDir("postgres"))).not.toContain("pgharbor_ops.py");
+  });
+  test("a COPY of anything but plain file names is refused (the tag must cover what the image holds)", () => {
+    const dir = copy("pgbouncer");
+    writeFileSync(join(dir, "Dockerfile"), "FROM debian:trixie-slim\nCOPY . /usr/local/lib/pgharbor/\n");
+    expect(() => contextHash(dir)).toThrow(/copy plain files by name only/);
   });
 });

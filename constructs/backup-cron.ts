@@ -224,9 +224,9 @@ export class BackupCron extends Construct {
       provider: host.provider,
       name,
       hostname: name,
-      image: host.postgresImage(primary.majorVersion).imageId,
+      image: host.backupImage(primary.majorVersion).imageId,
       // Roles reconciled, stanza created, first full backup (and drill) when the archive is empty,
-      // heartbeat, then cron (images/postgres/backup-entrypoint.sh).
+      // heartbeat, then cron (images/backup/backup-entrypoint.sh).
       entrypoint: [PROGRAMS.backupEntrypoint],
       env: [
         ...archive.containerEnv("write"),

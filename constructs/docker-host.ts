@@ -61,6 +61,7 @@ export class DockerHost extends Construct {
   public readonly environment: string;
   private readonly claims: PortClaim[] = [];
   private readonly images = new Map<string, Image>();
+  private readonly imageTags = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: DockerHostProps) {
     super(scope, id);
@@ -119,6 +120,17 @@ export class DockerHost extends Construct {
     return this.image(`PostgresImage${major}`, "postgres", String(major), { PG_MAJOR: String(major) });
   }
 
+  /**
+   * pgharbor's backup image (images/backup): the server image of `major` plus the backup container's
+   * tools. Its own image, so a change to the backup tooling replaces the backup container only.
+   */
+  public backupImage(major: number): Image {
+    const server = this.postgresImage(major);
+    // The build argument references the server image: Terraform builds that one first. The tag hashes
+    // the server image's own (content-addressed) tag.
+    return this.image(`BackupImage${major}`, "backup", String(major), { BASE_IMAGE: server.name }, { BASE_IMAGE: this.imageTags.get(`PostgresImage${major}`)! });
+  }
+
   /** pgharbor's PgBouncer image (images/pgbouncer). */
   public pgbouncerImage(): Image {
     return this.image("PgbouncerImage", "pgbouncer", "trixie");
@@ -139,16 +151,21 @@ export class DockerHost extends Construct {
    * The tag is content-addressed (programs, Dockerfile, build arguments), so a program change builds a
    * new image and replaces the containers running it; an unchanged one is never rebuilt.
    */
-  private image(id: string, name: ImageName, tagPrefix: string, buildArgs: Record<string, string> = {}): Image {
+  private image(id: string, name: ImageName, tagPrefix: string, buildArgs: Record<string, string> = {}, hashArgs: Record<string, string> = buildArgs): Image {
     const existing = this.images.get(id);
     if (existing) return existing;
     const dir = imageContextDir(name);
-    const hash = contextHash(dir, buildArgs);
+    const hash = contextHash(dir, hashArgs);
     const scope = new Construct(this, id);
-    const context = new TerraformAsset(scope, "context", { path: dir, type: AssetType.DIRECTORY });
+    // The asset's folder in cdktf.out is named by the same content address: `build.context` is
+    // ForceNew, so a folder name that moved with unrelated files would rebuild the image and replace
+    // every container running it.
+    const context = new TerraformAsset(scope, "context", { path: dir, type: AssetType.DIRECTORY, assetHash: hash });
+    const tag = `pgharbor/${name}:${tagPrefix}-${hash}`;
+    this.imageTags.set(id, tag);
     const image = new Image(scope, "image", {
       provider: this.provider,
-      name: `pgharbor/${name}:${tagPrefix}-${hash}`,
+      name: tag,
       keepLocally: true,
       triggers: { context_sha256: hash },
       // The docker provider reads `dockerfile` relative to Terraform's working directory, not the context.

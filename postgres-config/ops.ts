@@ -1,5 +1,5 @@
 /**
- * The settings file of the backup container's operations tool (images/postgres/pgharbor_ops.py:
+ * The settings file of the backup container's operations tool (images/backup/pgharbor_ops.py:
  * logical backups, restore drills, the recoverability window). Settings carry no secrets: the tool
  * takes the bucket credentials from the container's environment.
  */

@@ -1,4 +1,4 @@
-"""pgharbor_ops (images/postgres/pgharbor_ops.py): window on canned pgBackRest answers, the boto3 S3
+"""pgharbor_ops (images/backup/pgharbor_ops.py): window on canned pgBackRest answers, the boto3 S3
 wrapper (Stubber, and on the wire against a strict fake S3), status with unreadable files, drill target
 parsing, the age identity path, and a logical backup/restore round trip on a scratch PostgreSQL."""
 import base64
@@ -19,7 +19,7 @@ from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "images", "postgres"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "images", "backup"))
 
 try:
     import boto3  # noqa: F401

@@ -82,7 +82,7 @@ describeEngine("runtime: the images pgharbor deploys", () => {
 
   test("every image ships exactly the versions the README lists", () => {
     const listed = readmeVersions();
-    expect(Object.keys(listed).sort()).toEqual(["monitoring", "pgbouncer", "postgres"]);
+    expect(Object.keys(listed).sort()).toEqual(["backup", "monitoring", "pgbouncer", "postgres"]);
     for (const [image, packages] of Object.entries(listed)) {
       const r = dockerRun(["--entrypoint", "dpkg-query", tag(image), "-W", "-f", "${Package}\\t${Version}\\n", ...Object.keys(packages)]);
       expect([image, r.code]).toEqual([image, 0]);
@@ -91,8 +91,8 @@ describeEngine("runtime: the images pgharbor deploys", () => {
     }
   });
 
-  test("pgharbor-ops' unit tests pass inside the postgres image, as postgres (nothing skipped)", () => {
-    const r = dockerRun(["--user", "postgres", "-e", "PYTHONDONTWRITEBYTECODE=1", "-v", `${ROOT}/images:/repo/images:ro`, "-v", `${ROOT}/__tests__/python:/repo/__tests__/python:ro`, "--entrypoint", "python3", tag("postgres"), "-m", "unittest", "discover", "-s", "/repo/__tests__/python", "-p", "test_pgharbor_ops.py", "-v"]);
+  test("pgharbor-ops' unit tests pass inside the backup image, as postgres (nothing skipped)", () => {
+    const r = dockerRun(["--user", "postgres", "-e", "PYTHONDONTWRITEBYTECODE=1", "-v", `${ROOT}/images:/repo/images:ro`, "-v", `${ROOT}/__tests__/python:/repo/__tests__/python:ro`, "--entrypoint", "python3", tag("backup"), "-m", "unittest", "discover", "-s", "/repo/__tests__/python", "-p", "test_pgharbor_ops.py", "-v"]);
     expect(r.out).toMatch(/^Ran \d+ tests in [\d.]+s\n\nOK\n?$/m);
     expect(r.out).not.toMatch(/\.\.\. skipped|skipped=\d+/);
     expect(r.code).toBe(0);

@@ -2,7 +2,7 @@
 # Applies /etc/pgharbor/roles.sql (rendered from the stack; idempotent) over the primary's socket as
 # soon as it accepts connections; retries for 10 minutes. Passwords reach psql through \getenv only.
 set -eu
-# shellcheck source=lib.sh
+# shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
 tries=0

@@ -4,7 +4,7 @@
 # (archive_mode=off is appended to its postgresql.auto.conf) until an operator promotes it on purpose.
 # usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN|NAME] [--set BACKUP_LABEL]
 set -eu
-# shellcheck source=lib.sh
+# shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
 usage() { echo "usage: restore.sh --into DIR [--to latest|'YYYY-MM-DD HH:MM:SS+00'|LSN] [--set BACKUP_LABEL]" >&2; exit 2; }

@@ -7,7 +7,7 @@
 # RPO target would be breached after every restart.
 # Environment: PGHARBOR_APP_DATABASE.
 set -eu
-# shellcheck source=lib.sh
+# shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
 : "${PGHARBOR_APP_DATABASE:?PGHARBOR_APP_DATABASE is required}"

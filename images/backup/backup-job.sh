@@ -4,7 +4,7 @@
 # duration), world-readable: `pgharbor status` reads it as postgres.
 # usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill
 set -eu
-# shellcheck source=lib.sh
+# shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
 job="${1:?usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill}"

@@ -5,7 +5,7 @@
 # Environment: the bucket credentials (PGBACKREST_REPO1_*, PGHARBOR_EXPIRER_*), the role passwords,
 # PGHARBOR_APP_DATABASE, PGHARBOR_INITIAL_FULL_BACKUP (1|0), PGHARBOR_INITIAL_DRILL (1|0).
 set -eu
-# shellcheck source=lib.sh
+# shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
 # cron gives its jobs no environment: the bucket secrets go to a file only root can read (the jobs
