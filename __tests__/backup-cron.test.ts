@@ -1,3 +1,5 @@
+import { readFileSync } from "fs";
+import { join } from "path";
 import { containers, dev, file, prod, synthEnv, variant } from "./helpers";
 
 describe("BackupCron", () => {
@@ -31,8 +33,9 @@ describe("BackupCron", () => {
     expect(conf).toMatch(/^repo1-retention-full-type=time\nrepo1-retention-full=7$/m);
     expect(conf).toMatch(/^pg1-user=pgharbor_backup$/m);
   });
-  test("healthy only once the stanza exists", () => {
-    expect(b.healthcheck!.test.join(" ")).toMatch(/stanza-create.json/);
+  test("healthy only once this container's own start created the stanza (not an earlier container's record)", () => {
+    expect(b.healthcheck!.test).toEqual(["CMD", "test", "-f", "/run/pgharbor/ready"]);
+    expect(readFileSync(join(__dirname, "..", "images", "backup", "backup-entrypoint.sh"), "utf8")).toMatch(/until "\$PGHARBOR_LIB\/backup-job.sh" stanza-create; do[\s\S]*touch "\$PGHARBOR_SECRETS\/ready"/);
   });
   test("count retention and custom schedules", () => {
     const j = synthEnv(variant(dev, { backup: { fullSchedule: "15 2 * * 6", retentionFullBackups: 3, retentionDays: undefined } }));

@@ -256,7 +256,9 @@ export class BackupCron extends Construct {
         ...archive.containerUploads(),
       ],
       networksAdvanced: [{ name: host.network.name, aliases: [name] }],
-      healthcheck: { test: ["CMD-SHELL", `grep -q '"ok":true' ${P.statusDir}/stanza-create.json`], interval: "30s", timeout: "5s", retries: 3, startPeriod: "15m" },
+      // Healthy once this container's own start passed stanza-create (a file in /run: the status volume
+      // keeps earlier containers' records, which say nothing about this one).
+      healthcheck: { test: ["CMD", "test", "-f", `${P.secretsDir}/ready`], interval: "30s", timeout: "5s", retries: 3, startPeriod: "15m" },
       restart: "unless-stopped",
       // The docker provider stops a container it replaces or destroys with this timeout (0 when unset).
       stopTimeout: 60,

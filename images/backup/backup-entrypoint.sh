@@ -40,4 +40,13 @@ if [ "${PGHARBOR_INITIAL_FULL_BACKUP:-1}" = 1 ] && ! backrest --log-level-consol
   fi
 fi
 "$PGHARBOR_LIB/heartbeat.sh" &
-exec cron -f -L 15
+heartbeat=$!
+# Ready for the healthcheck: this container's own stanza-create passed (the status volume keeps the
+# records of earlier containers, so it cannot tell).
+touch "$PGHARBOR_SECRETS/ready"
+# cron as a child, not PID 1: PID 1 ignores signals it has no handler for, and cron has none for
+# SIGTERM, so `docker stop` would wait out its whole timeout.
+cron -f -L 15 &
+cron=$!
+trap 'kill -TERM "$cron" "$heartbeat" 2>/dev/null; wait "$cron"; exit 0' INT TERM
+wait "$cron"
