@@ -247,6 +247,18 @@ describe("class 9: the operations CLI refuses impossible input before anything r
     expect(c.restored()).toBe(false);
   });
 
+  test.each([
+    ["2026-11-21T10:15Z", "2026-11-21 10:15:00+00"],
+    ["2026-11-21 10:15:00.5+01:30", "2026-11-21 08:45:00.5+00"],
+    ["2026-11-21 10:15:00.123456-02", "2026-11-21 12:15:00.123456+00"],
+    ["2026-11-21 10:15:00+00", "2026-11-21 10:15:00+00"],
+  ])("--to %s reaches restore.sh as pgBackRest reads a time: %s", async (to, expected) => {
+    const c = container({ kind: "absent" });
+    expect((await cli(c, "restore", "--to", to, "--into", `${scratch}/pitr`)).code).toBe(0);
+    const call = c.calls.find((a) => a[0].endsWith("/restore.sh"))!;
+    expect(call.slice(1, 3)).toEqual(["--to", expected]);
+  });
+
   test("an absent or empty directory goes to restore.sh", async () => {
     for (const dir of [{ kind: "absent" as const }, { kind: "d" as const, entries: [] }]) {
       const c = container(dir);

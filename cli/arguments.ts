@@ -42,6 +42,18 @@ export function parseTarget(to: string): RestoreTarget {
   return { kind: "time", epoch, text: to };
 }
 
+/**
+ * A restore time as pgBackRest takes it (`YYYY-MM-DD HH:MM:SS[.ffffff]+00`, UTC): the forms the CLI
+ * accepts beyond that (a `T`, `Z`, no seconds, another offset) would otherwise fail in pgBackRest
+ * after every check of pgharbor's had passed.
+ */
+export function pgbackrestTime(epoch: number): string {
+  const whole = Math.floor(epoch);
+  const micros = Math.round((epoch - whole) * 1e6);
+  const base = new Date(whole * 1000).toISOString().slice(0, 19).replace("T", " ");
+  return `${base}${micros ? `.${String(micros).padStart(6, "0").replace(/0+$/, "")}` : ""}+00`;
+}
+
 /** Names in the scratch volume that drills and logical restores own. */
 const SCRATCH_OWNED = [/^drill$/, /^drill-socket$/, /^drill\.lock$/, /^logical-/];
 

@@ -1,10 +1,10 @@
 /**
  * Operations on a deployed environment, through an Executor that runs a command in one of its
- * containers: `docker exec` on the environment's Docker host in production, the runtime harness in
- * tests. Same code path either way.
+ * containers: `docker exec` on the environment's Docker host, in production and in the runtime suites
+ * (which run the stack on a local Docker engine). Tests of the CLI's own logic use a fake Executor.
  */
 import { CONTAINER_PATHS as P, STANZA } from "../postgres-config/paths";
-import { checkRestoreDirectory, parseTarget } from "./arguments";
+import { checkRestoreDirectory, parseTarget, pgbackrestTime } from "./arguments";
 import { OperationError } from "./errors";
 
 export { OperationError } from "./errors";
@@ -114,7 +114,8 @@ export async function restore(ex: Executor, to: string, into: string, progress?:
   }
   if (!window.continuous) throw new OperationError(`the archive has a gap (missing ${window.missingSegments.slice(0, 3).join(", ")}…): point-in-time recovery past it is impossible`);
   await checkRestoreDirectoryInContainer(ex, into);
-  await run(ex, "backup", [`${P.scriptsDir}/restore.sh`, "--to", to, "--into", into], 12 * 3600_000, progress);
+  // restore.sh gets the time as pgBackRest reads it, whatever form the user wrote it in.
+  await run(ex, "backup", [`${P.scriptsDir}/restore.sh`, "--to", target.kind === "time" ? pgbackrestTime(target.epoch) : to, "--into", into], 12 * 3600_000, progress);
   return { window, into };
 }
 
