@@ -56,6 +56,7 @@ const CASES: Case[] = [
   // Downtime: replaced or restarted containers, and why.
   { kind: "memory bump: the primary restarts", env: "prod", head: with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }), line: /pgharbor-prod-primary replaced: the primary restarts: writes stop for up to about \d+ s/, blocker: false },
   { kind: "memory bump: why", env: "prod", head: with_("prod", { primary: { ...prod.primary, memoryMiB: 24576 } }), line: /why: postgresql\.conf changed \(shared_buffers, effective_cache_size, work_mem, maintenance_work_mem\); memory limit 16384 → 24576 MiB; shm_size 4096 → 6144 MiB/, blocker: false },
+  { kind: "a PostgreSQL major change on the same data volumes", env: "dev", head: with_("dev", { primary: { ...dev.primary, majorVersion: 16 } }), line: /BLOCKER .*dev:major.*PostgreSQL 17 → 16 on the existing data volumes/, blocker: true },
   { kind: "new replica", env: "dev", head: with_("dev", { replicas: 2 }), line: /pgharbor-dev-replica-2 new: a new replica: it restores from the bucket/, blocker: false },
   { kind: "new replica: PgBouncer restarts, every client reconnects", env: "dev", head: with_("dev", { replicas: 2 }), line: /pgharbor-dev-pgbouncer replaced: PgBouncer restarts: transactions in flight finish \(safe shutdown\), then every client connection is closed and must reconnect/, blocker: false },
   { kind: "image rebuilt", env: "dev", head: (j) => {

@@ -142,8 +142,39 @@ function rpo(env: string, b: BackupFacts, h: BackupFacts): Draft[] {
   ];
 }
 
+/** PostgreSQL majors of the server images in a stack (pgharbor/postgres:<major>-<hash>), by host provider. */
+function serverMajors(resources: Map<string, Resource>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of resources.values()) {
+    const m = r.type === "docker_image" ? /^pgharbor\/postgres:(\d+)-/.exec(String(r.config.name ?? "")) : null;
+    if (m) out.set(String(r.config.provider ?? "docker"), m[1]);
+  }
+  return out;
+}
+
+/**
+ * A new PostgreSQL major on the same data volumes: the new server refuses the old data directory
+ * (its entrypoint says so and stops), so the primary, the replicas and the backup container would
+ * crash-loop, and the stanza would need an upgrade.
+ */
+function majorChange(env: string, plan: Plan): Draft[] {
+  const [b, h] = [serverMajors(plan.base), serverMajors(plan.head)];
+  const changed = [...b].filter(([provider, major]) => h.has(provider) && h.get(provider) !== major);
+  if (!changed.length) return [];
+  const [from, to] = [changed[0][1], h.get(changed[0][0])!];
+  return [
+    {
+      id: `${env}:major`,
+      kind: "major-upgrade",
+      resource: `primary.majorVersion (the pgharbor/postgres image of ${changed.map(([p]) => p).join(", ")})`,
+      what: `PostgreSQL ${from} → ${to} on the existing data volumes: a PostgreSQL ${to} server cannot start on a PostgreSQL ${from} data directory, so the primary and every replica would stop at start (their entrypoints refuse it), the backup container with them, and pgBackRest's stanza belongs to ${from}`,
+      safely: `upgrade the data, not just the image: either restore a logical backup into a new environment on ${to} (npx pgharbor backup now --type logical --env ${env}, then restore it there) and move the application, or run pg_upgrade on the primary's volume with both majors' binaries, then pgbackrest stanza-upgrade, a full backup and a drill; re-bootstrap the replicas. Then accept this blocker by its id.`,
+    },
+  ];
+}
+
 export function blockersOf(env: string, plan: Plan, base: Map<string, ContainerView>, facts: { base: BackupFacts; head: BackupFacts }, accepted: ReadonlySet<string>): Blocker[] {
-  const drafts = [...stateful(env, plan, base), ...protection(env, plan), ...retention(env, facts.base, facts.head), ...rpo(env, facts.base, facts.head)];
+  const drafts = [...majorChange(env, plan), ...stateful(env, plan, base), ...protection(env, plan), ...retention(env, facts.base, facts.head), ...rpo(env, facts.base, facts.head)];
   const seen = new Set<string>();
   return drafts.filter((d) => (seen.has(d.id) ? false : (seen.add(d.id), true))).map((d) => ({ ...d, accepted: accepted.has(d.id) }));
 }

@@ -124,7 +124,7 @@ export interface SettingChange {
 export interface Blocker {
   /** Stable id, for `--accept`: "<env>:<address>" or "<env>:<topic>". */
   readonly id: string;
-  readonly kind: "stateful-destroyed" | "stateful-replaced" | "protection-off" | "retention-shortened" | "rpo-loosened";
+  readonly kind: "stateful-destroyed" | "stateful-replaced" | "protection-off" | "retention-shortened" | "rpo-loosened" | "major-upgrade";
   /** The exact resource (address, and the object's own name where it has one). */
   readonly resource: string;
   readonly what: string;
