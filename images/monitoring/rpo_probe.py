@@ -24,6 +24,7 @@ import os
 import re
 import socket
 import socketserver
+import signal
 import ssl
 import struct
 import subprocess
@@ -243,6 +244,9 @@ def main(argv=None):
     registry.register(probe)
     threading.Thread(target=probe.loop, daemon=True).start()
     server = make_server(settings.listen, settings.port, metrics_app(registry), server_class=_Server, handler_class=_QuietHandler)
+    # As a container's PID 1 it gets no default action for SIGTERM: without a handler `docker stop`
+    # would wait out its whole timeout.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log("serving on %s:%d" % (settings.listen, settings.port))
     server.serve_forever()
     return 0
