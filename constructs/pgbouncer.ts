@@ -166,7 +166,7 @@ export class PgBouncer extends Construct {
     const ro = replicas.map((r) => r.endpointFor(host, "PgBouncer"));
     const roPorts = new Set(ro.map((e) => e.port));
     check(where, [
-      { when: roPorts.size > 1, field: "replicas", value: replicas.map((r) => r.name), problem: "PgBouncer 1.18 load-balances over hosts sharing one port, and these replicas are reached on different ports", fix: "give the replicas the same publishPort" },
+      { when: roPorts.size > 1, field: "replicas", value: replicas.map((r) => r.name), problem: "PgBouncer's read-only database balances over hosts sharing one port, and these replicas are reached on different ports", fix: "give the replicas the same publishPort" },
     ]);
     const name = `pgharbor-${primary.environment}-pgbouncer`;
     this.containerName = name;

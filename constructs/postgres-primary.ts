@@ -68,7 +68,7 @@ export interface PostgresPrimaryProps {
   /** Where WAL is archived and backups go. */
   readonly archive: IWalArchive;
   /**
-   * PostgreSQL major version of the official `postgres` image.
+   * PostgreSQL major version: 17 from Debian trixie, 15 or 16 from apt.postgresql.org (synth-tested only).
    * @default 17
    */
   readonly majorVersion?: number;
@@ -249,8 +249,8 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
 }
 
 /**
- * The PostgreSQL primary: official image + pgBackRest, data checksums, a named data volume that
- * outlives the container, pg_isready healthcheck, TLS, WAL archived asynchronously to the bucket,
+ * The PostgreSQL primary: pgharbor's server image (images/postgres), data checksums, a named data
+ * volume that outlives the container, a healthcheck that queries as postgres, TLS, WAL archived asynchronously to the bucket,
  * replication settings following the replicas attached. Its roles and their passwords are reconciled
  * by the backup container (BackupCron), so rotating a password never restarts the primary.
  */

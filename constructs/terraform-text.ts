@@ -9,7 +9,7 @@ export function literal(text: string): string {
   return text.replace(/\$\{(?!TfToken\[)/g, () => "$${").replace(/%\{/g, () => "%%{");
 }
 
-/** The inverse, for readers of the synthesised JSON (policy rules, the runtime harness). */
+/** The inverse, for readers of the synthesised JSON (policy rules, tests, `pgharbor review`). */
 export function unliteral(text: string): string {
   return text.replace(/\$\$\{/g, () => "${").replace(/%%\{/g, () => "%{");
 }

@@ -33,7 +33,7 @@ export interface PgbouncerIniInput {
 export const AUTH_QUERY = "SELECT uname, phash FROM pgharbor.user_lookup($1)";
 
 function hostsOf(eps: PgbouncerEndpoint[]): { host: string; port: number } {
-  // PgBouncer 1.18 takes a comma-separated host list (round robin) with one shared port.
+  // A comma-separated host list (PgBouncer balances over it) with one shared port.
   return { host: eps.map((e) => e.host).join(","), port: eps[0].port };
 }
 
