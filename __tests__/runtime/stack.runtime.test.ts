@@ -242,6 +242,11 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
         expect([into, r.code, r.stderr]).toEqual([into, 1, expect.stringMatching(/restores go below \/var\/lib\/pgharbor\/scratch \(the scratch volume\), never elsewhere/)]);
       }
       expect((await s.d.exec(s.name("backup"), ["stat", "-c", "%a", P.dataDir])).stdout.trim()).toBe("700");
+      // Nor into the names restore drills and logical restores own (the next of them removes them).
+      for (const name of ["drill", "drill-socket", "logical-x1"]) {
+        const r = await s.d.exec(s.name("backup"), [PROGRAMS.restore, "--to", "latest", "--into", `${P.restoreScratchDir}/${name}`]);
+        expect([name, r.code, r.stderr]).toEqual([name, 1, expect.stringMatching(/that name belongs to restore drills and logical restores, which remove it/)]);
+      }
     });
   });
 

@@ -12,6 +12,8 @@ job="${1:?usage: backup-job.sh full|diff|expire|check|stanza-create|logical|dril
 umask 022
 # shellcheck disable=SC1091
 [ -r "$PGHARBOR_SECRETS/backup.env" ] && . "$PGHARBOR_SECRETS/backup.env"
+# Only the expire job may hold the credentials that delete from the bucket.
+[ "$job" = expire ] || unset PGHARBOR_EXPIRER_S3_KEY PGHARBOR_EXPIRER_S3_KEY_SECRET
 case "$job" in
   full|diff) set -- pgbackrest --config="$PGBACKREST_CONF" --stanza="$PGHARBOR_STANZA" --type="$job" backup ;;
   expire)

@@ -28,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -480,10 +481,14 @@ def logical_restore(cfg, args):
         dec.stdout.close()
         dec_err = dec.stderr.read().decode(errors="replace")
         dec.wait()
-        if dec.returncode != 0:
+        # age dies of SIGPIPE when pg_restore stops reading early (--exit-on-error): then pg_restore's
+        # error is the cause. A wrong identity makes age fail on its own, before it writes anything.
+        if dec.returncode != 0 and dec.returncode != -signal.SIGPIPE:
             raise Failure("age could not decrypt %s: %s" % (entry["object"], dec_err.strip()[-300:]))
         if res.returncode != 0:
             raise Failure("pg_restore into %s failed: %s" % (target, res.stderr.strip()[-400:]))
+        if dec.returncode != 0:
+            raise Failure("age could not decrypt %s: %s" % (entry["object"], dec_err.strip()[-300:] or "killed by SIGPIPE"))
         created = False
         return {"set": set_id, "database": args.database, "into": target, "bytes": entry["bytes"], "seconds": round(time.time() - t, 1)}
     except subprocess.CalledProcessError as e:
@@ -588,7 +593,7 @@ def drill(cfg, args):
         log("drill: restoring to %s (window %s .. %s)" % (target_text, iso(w["oldest"]), iso(w["newest"])))
 
         t0 = time.time()
-        r = subprocess.run([cfg["restoreScript"], "--to", target_text, "--into", scratch], capture_output=True, text=True)
+        r = subprocess.run([cfg["restoreScript"], "--to", target_text, "--into", scratch], capture_output=True, text=True, env={**os.environ, "PGHARBOR_DRILL": "1"})
         if r.returncode != 0:
             raise Failure("restore failed (exit %d): %s" % (r.returncode, r.stderr.strip()[-500:]))
         label = re.search(r"restore backup set (\S+)", r.stdout + r.stderr)
@@ -647,6 +652,8 @@ def drill(cfg, args):
         ev["ok"] = True
     except Failure as e:
         ev["error"] = str(e)
+    except Exception as e:  # noqa: BLE001 - anything unexpected is a failed drill, with evidence, not a traceback
+        ev["error"] = "unexpected %s: %s" % (e.__class__.__name__, e)
     finally:
         if server is not None and server.poll() is None:
             server.send_signal(2)  # fast shutdown
@@ -666,6 +673,7 @@ def drill(cfg, args):
     except Failure as e:
         ev["evidenceError"] = str(e)
     write_status(cfg, "drill-last.json", ev)
+    lock.close()
     log("drill %s%s" % ("passed" if ev["ok"] else "FAILED: ", "" if ev["ok"] else ev["error"]))
     return ev
 

@@ -29,6 +29,11 @@ case "$real" in
   "$PGHARBOR_SCRATCH"/?*) ;;
   *) die "--into $into: restores go below $PGHARBOR_SCRATCH (the scratch volume), never elsewhere" ;;
 esac
+# What restore drills and logical restores own there is removed by the next of them.
+case "${real#"$PGHARBOR_SCRATCH"/}" in
+  drill|drill/*|drill-socket|drill-socket/*|logical-*|drill.lock)
+    [ "${PGHARBOR_DRILL:-}" = 1 ] || die "--into $into: that name belongs to restore drills and logical restores, which remove it; choose another directory below $PGHARBOR_SCRATCH" ;;
+esac
 if [ -e "$real" ] || [ -L "$real" ]; then
   if [ -L "$real" ] || [ ! -d "$real" ]; then die "--into $into exists and is not a directory"; fi
   [ -z "$(ls -A "$real")" ] || die "$into is not empty: refusing to restore over it"
