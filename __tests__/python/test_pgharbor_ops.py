@@ -602,7 +602,7 @@ class LogicalRoundTripTests(unittest.TestCase):
 
     @classmethod
     def psql(cls, db, sql):
-        return ops.psql(cls.sock, 5432, db, sql)
+        return ops.query(cls.sock, 5432, db, sql)
 
     def ops(self, *argv, stdin=b""):
         out = io.StringIO()
@@ -628,8 +628,15 @@ class LogicalRoundTripTests(unittest.TestCase):
         code, restored, err = self.ops("logical-restore", "--database", "app", "--into-database", "app_restored", stdin=self.identity)
         self.assertEqual(code, 0, err)
         self.assertEqual((restored["set"], restored["into"]), (result["set"], "app_restored"))
-        self.assertEqual(self.psql("app_restored", "SELECT count(*), sum(id) FROM t"), "20000|200010000")
+        self.assertEqual(self.psql("app_restored", "SELECT count(*), sum(id) FROM t"), [(20000, 200010000)])
         self.assertEqual(os.listdir(self.cfg["scratchDir"]), [])
+        # Any database name is a value bound as a parameter, never SQL text.
+        code, _, err = self.ops("logical-restore", "--database", "app", "--into-database", "app's copy", stdin=self.identity)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.psql("app's copy", "SELECT count(*) FROM t"), [(20000,)])
+        code, _, err = self.ops("logical-restore", "--database", "app", "--into-database", "app's copy", stdin=self.identity)
+        self.assertEqual(code, 1)
+        self.assertIn("--into-database app's copy already exists", err)
 
         code, _, err = self.ops("logical-restore", "--database", "app", "--into-database", "app_restored", stdin=self.identity)
         self.assertEqual(code, 1)
@@ -641,7 +648,7 @@ class LogicalRoundTripTests(unittest.TestCase):
         code, _, err = self.ops("logical-restore", "--database", "app", "--into-database", "app_other", stdin=wrong)
         self.assertEqual(code, 1)
         self.assertIn("age could not decrypt logical/%s/app.dump.age" % result["set"], err)
-        self.assertEqual(self.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'app_other'"), "0")  # dropped again
+        self.assertEqual(self.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'app_other'"), [(0,)])  # dropped again
 
         code, plan, err = self.ops("logical-cleanup", "--dry-run")
         self.assertEqual((code, plan), (0, {"wouldDelete": [], "kept": [result["set"]], "retentionDays": 7}), err)

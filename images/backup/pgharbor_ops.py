@@ -37,6 +37,7 @@ import urllib.parse
 import warnings
 
 import boto3.session
+import psycopg2
 import botocore.config
 import botocore.exceptions
 
@@ -270,11 +271,29 @@ def pgbackrest(cfg, *args, json_out=True, timeout=None):
     return json.loads(r.stdout) if json_out else r.stdout
 
 
-def psql(sock, port, db, sql):
-    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", sock, "-p", str(port), "-U", "postgres", "-d", db, "-c", sql], capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise Failure("psql on %s: %s" % (db, r.stderr.strip()[-400:]))
-    return r.stdout.strip()
+def query(sock, port, db, sql, params=None):
+    """The rows of one statement, run as the superuser over the local socket (peer authentication),
+    values passed as parameters (psycopg2 binds them; nothing is spliced into SQL text)."""
+    try:
+        conn = psycopg2.connect(host=sock, port=port, user="postgres", dbname=db, connect_timeout=10,
+                                application_name="pgharbor-ops", options="-c statement_timeout=600000")
+    except psycopg2.Error as e:
+        raise Failure("cannot connect to %s: %s" % (db, str(e).strip()[-400:]))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    except psycopg2.Error as e:
+        raise Failure("query on %s: %s" % (db, str(e).strip()[-400:]))
+    finally:
+        conn.close()
+
+
+def scalar(sock, port, db, sql, params=None):
+    """The first column of the only row of one statement (None when there is no row)."""
+    rows = query(sock, port, db, sql, params)
+    return rows[0][0] if rows else None
 
 
 def segno(name):
@@ -321,7 +340,7 @@ def window(cfg, info=None):
 
 
 def databases(sock, port=5432):
-    return psql(sock, port, "postgres", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1").split("\n")
+    return [r[0] for r in query(sock, port, "postgres", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1")]
 
 
 def write_status(cfg, name, doc):
@@ -355,7 +374,7 @@ def logical_backup(cfg, args):
     set_id = stamp(started)
     sock = cfg["socketDir"]
     recipients = [a for r in lc["recipients"] for a in ("-r", r)]
-    version = psql(sock, 5432, "postgres", "SHOW server_version")
+    version = scalar(sock, 5432, "postgres", "SHOW server_version")
     items = [("globals", ["pg_dumpall", "-h", sock, "-U", "postgres", "--globals-only", "--no-role-passwords"], "globals.sql.age")]
     items += [(db, ["pg_dump", "-h", sock, "-U", "postgres", "-Fc", "-d", db], "%s.dump.age" % urllib.parse.quote(db, safe="")) for db in databases(sock)]
     manifest = {"format": 1, "environment": cfg["environment"], "set": set_id, "startedAt": int(started), "serverVersion": version, "recipients": lc["recipients"], "databases": [], "globals": None}
@@ -455,7 +474,7 @@ def logical_restore(cfg, args):
         raise Failure("set %s holds no database %s (it holds %s)" % (set_id, args.database, ", ".join(d["name"] for d in manifest["databases"])))
     target = args.into_database
     sock = cfg["socketDir"]
-    if psql(sock, 5432, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '%s'" % target.replace("'", "''")) != "0":
+    if scalar(sock, 5432, "postgres", "SELECT count(*) FROM pg_database WHERE datname = %s", (target,)) != 0:
         raise Failure("--into-database %s already exists: a logical restore never writes into an existing database; choose a new name" % target)
     identity = sys.stdin.buffer.read()
     if b"AGE-SECRET-KEY-" not in identity:
@@ -617,9 +636,11 @@ def drill(cfg, args):
         while True:
             if server.poll() is not None:
                 raise Failure("the restored server stopped during recovery (exit %s): %s" % (server.returncode, _tail(os.path.join(sock_dir, "postgres.log"))))
-            ready = subprocess.run(["psql", "-X", "-At", "-h", sock_dir, "-p", str(port), "-U", "postgres", "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"], capture_output=True, text=True)
-            if ready.returncode == 0 and ready.stdout.strip() == "f":
-                break
+            try:
+                if scalar(sock_dir, port, "postgres", "SELECT pg_is_in_recovery()") is False:
+                    break
+            except Failure:
+                pass  # not accepting connections yet
             if time.time() > deadline:
                 raise Failure("recovery did not finish within %d s: %s" % (dc["recoveryTimeoutSeconds"], _tail(os.path.join(sock_dir, "postgres.log"))))
             time.sleep(0.5)
@@ -628,7 +649,9 @@ def drill(cfg, args):
         log("drill: recovered and promoted after %.1f s (RTO %.1f s); verifying" % (ev["recoverySeconds"], ev["rtoSeconds"]))
 
         # 1. The heartbeat: the newest one at or before the target is there, nothing after it.
-        beat = float(psql(sock_dir, port, cfg["appDatabase"], "SELECT extract(epoch FROM at) FROM pgharbor.heartbeat"))
+        beat = scalar(sock_dir, port, cfg["appDatabase"], "SELECT extract(epoch FROM at)::float8 FROM pgharbor.heartbeat")
+        if beat is None:
+            raise Failure("the restored copy holds no heartbeat row (pgharbor.heartbeat in %s is empty)" % cfg["appDatabase"])
         reference = target_epoch if target_epoch is not None else w["newest"]
         lag = reference - beat
         ok = (beat <= reference + (0 if target_epoch is not None else 1)) and lag <= dc["heartbeatToleranceSeconds"]
