@@ -160,6 +160,11 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
       const leak = await s.d.exec(s.name("s3"), ["grep", "-rlF", marker, `/data/${bucketName(s)}`]);
       expect(leak.stdout).toBe("");
       expect(leak.code).toBe(1);
+      // WAL is compressed too, so a missing marker alone proves little: every archived segment must be
+      // pgBackRest's AES-256-CBC ciphertext (its "Salted__" header), not zstd's frame (28 b5 2f fd).
+      const segments = (await bucketKeys(s, `pgharbor/${s.env.name}/archive/`)).filter((k) => /\/[0-9A-F]{24}-[0-9a-f]{40}/.test(k));
+      expect(segments.length).toBeGreaterThan(0);
+      for (const key of segments.slice(-3)) expect([key, (await bucketObject(s, key)).subarray(0, 8).toString("latin1")]).toEqual([key, "Salted__"]);
     });
   });
 
@@ -446,7 +451,13 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
     });
 
     test("no password reaches any container's log", async () => {
-      const secrets = [appPw(), roPw(), s.d.secret("primary_replication-password"), s.d.secret("primary_pooler-password"), s.d.secret("primary_monitor-password")];
+      const secrets = [
+        appPw(),
+        roPw(),
+        ...["primary_replication-password", "primary_pooler-password", "primary_monitor-password"].map((p) => s.d.secret(p)),
+        // The bucket's three identities and the cipher passphrase every backup is encrypted with.
+        ...["archive_access-key", "archive_secret-key", "archive_reader-access-key", "archive_reader-secret-key", "archive_expirer-access-key", "archive_expirer-secret-key", "archive_cipher-pass"].map((p) => s.d.secret(p)),
+      ];
       for (const name of s.d.containerNames()) {
         const log = await s.d.logs(name);
         for (const secret of secrets) expect([name, log.includes(secret)]).toEqual([name, false]);
