@@ -5,7 +5,7 @@
  * acts through its production executor (`docker exec`). The scenarios run in order and build on each
  * other (the bucket fills up as they go).
  */
-import { mkdtempSync, rmSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { execFileSync } from "child_process";
@@ -255,17 +255,20 @@ describeEngine("runtime: the dev stack on a Docker engine", () => {
     });
   });
 
-  test("a wiped replica volume re-bootstraps from the bucket, not pg_basebackup, and streams", async () => {
+  test("a replica volume an interrupted bootstrap left half-filled is emptied and re-bootstraps from the bucket, not pg_basebackup, and streams", async () => {
     await timed("replica-from-bucket", async () => {
       const replica = s.name("replica-1");
       expect((await run(s, "replica-1", ["cat", `${P.dataDir}/.pgharbor-bootstrap`])).trim()).toBe("basebackup");
       await s.d.docker.getContainer(replica).stop({ t: 60 });
       const volume = s.d.spec(replica).volumes.find((v) => v.containerPath === P.dataDir)!.volumeName;
-      execFileSync("docker", ["run", "--rm", "-v", `${volume}:/wipe`, "debian:trixie-slim", "find", "/wipe", "-mindepth", "1", "-delete"]);
+      // What a restore cut short leaves: PG_VERSION and part of the files, no completion marker, never started.
+      const halfFilled = "cd /wipe && for f in * .[!.]*; do case $f in PG_VERSION|global) ;; *) rm -rf \"$f\" ;; esac; done; ls -A";
+      expect(execFileSync("docker", ["run", "--rm", "-v", `${volume}:/wipe`, "debian:trixie-slim", "sh", "-c", halfFilled], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual(["PG_VERSION", "global"]);
       const since = Math.floor(Date.now() / 1000);
       await s.d.docker.getContainer(replica).start();
       await s.d.waitHealthy([replica], 300_000);
       const log = await s.d.logs(replica, since);
+      expect(log).toContain("an interrupted bootstrap left /var/lib/postgresql/data half-filled; emptying it to start again");
       expect(log).toContain("backup found in the archive: restoring as a standby from the bucket");
       expect(log).not.toContain("pg_basebackup from");
       expect((await run(s, "replica-1", ["cat", `${P.dataDir}/.pgharbor-bootstrap`])).trim()).toBe("bucket");
@@ -628,6 +631,67 @@ s3.put_bytes("logical/${old}/manifest.json", json.dumps({"set": "${old}", "start
       expect(await bucketKeys(s, `pgharbor/${s.env.name}/logical/${old}/`)).toEqual([]);
       expect((await bucketKeys(s, `pgharbor/${s.env.name}/logical/${logicalSet}/`)).length).toBe(4);
       expect(await pgharbor("verify")).toEqual(expect.objectContaining({ code: 0 }));
+    });
+  });
+
+  // Last: it stops and replaces the primary's data. The README's own commands are run, so the runbook is tested.
+  test("the primary's data volume lost: the primary refuses to start an empty cluster; the README's runbook brings it back with every archived row", async () => {
+    await timed("lost-primary-volume", async () => {
+      const pgharbor = (...argv: string[]) => cli(s)(...argv);
+      const primary = s.name("primary");
+      const wipe = (container: string) => {
+        const volume = s.d.spec(container).volumes.find((v) => v.containerPath === P.dataDir)!.volumeName;
+        execFileSync("docker", ["run", "--rm", "-v", `${volume}:/wipe`, "debian:trixie-slim", "find", "/wipe", "-mindepth", "1", "-delete"]);
+        return volume;
+      };
+      // The application's URL with the password the rotation test above left in force.
+      const url = new URL(rw());
+      url.password = (await run(s, "backup", ["printenv", "PGHARBOR_APP_PASSWORD"])).trim();
+      const appNow = (query: string) => app(url.toString(), query);
+      await appNow("INSERT INTO items (id, note) VALUES (900, 'archived before the volume was lost')");
+      const segment = await sql(s, "primary", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+      await sql(s, "primary", "SELECT pg_switch_wal()");
+      await waitFor(`segment ${segment} archived`, async () => (await walSegments(s)).includes(segment), 60_000, 500);
+      const timeline = Number(await sql(s, "primary", "SELECT timeline_id FROM pg_control_checkpoint()"));
+
+      await s.d.docker.getContainer(primary).stop({ t: 120 });
+      const volume = wipe(primary);
+      const since = Math.floor(Date.now() / 1000);
+      await s.d.docker.getContainer(primary).start();
+      await waitFor("the primary refuses the empty volume", async () => (await s.d.logs(primary, since)).includes("the data volume is empty but the archive holds this environment's backups"), 120_000, 500);
+      expect(execFileSync("docker", ["run", "--rm", "-v", `${volume}:/d`, "debian:trixie-slim", "ls", "-A", "/d"], { encoding: "utf8" })).toBe("");
+      expect(await s.d.logs(primary, since)).not.toContain("initialising a new cluster");
+
+      // The runbook: restore into the scratch volume, then its shell block with this environment's names.
+      const into = `${P.restoreScratchDir}/new-primary`;
+      expect(await pgharbor("restore", "--to", "latest", "--into", into)).toEqual(expect.objectContaining({ code: 0 }));
+      const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+      const section = readme.slice(readme.indexOf("**Make a restored copy the primary**"));
+      const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
+      expect(block).toContain("scratch/new-primary");
+      const script = block
+        .split("\n")
+        .filter((l) => !l.startsWith("npx pgharbor"))
+        .join("\n")
+        .replace(/pgharbor-dev-/g, `pgharbor-${s.env.name}-`);
+      execFileSync("sh", ["-c", script], { stdio: "pipe", timeout: 300_000 });
+      await s.d.waitHealthy([primary, s.name("backup"), s.name("pgbouncer")], 300_000);
+      expect(await appNow("SELECT note FROM items WHERE id = 900")).toBe("archived before the volume was lost");
+      expect(Number(await sql(s, "primary", "SELECT timeline_id FROM pg_control_checkpoint()"))).toBeGreaterThan(timeline);
+      expect(await sql(s, "primary", "SELECT pg_is_in_recovery()")).toBe("f");
+      expect(await sql(s, "primary", "SHOW archive_mode")).toBe("on");
+      // The runbook's last line: a full backup and a drill on the new timeline.
+      expect(await pgharbor("backup", "now", "--type", "full")).toEqual(expect.objectContaining({ code: 0 }));
+      expect(await pgharbor("drill", "now")).toEqual(expect.objectContaining({ code: 0 }));
+
+      // The replica followed the old timeline: emptied, it bootstraps from the bucket and streams again.
+      const replica = s.name("replica-1");
+      wipe(replica);
+      await s.d.docker.getContainer(replica).start();
+      await s.d.waitHealthy([replica], 300_000);
+      await appNow("INSERT INTO items (id, note) VALUES (901, 'after the runbook')");
+      await waitFor("the replica streams from the new primary", async () => (await sql(s, "replica-1", "SELECT count(*) FROM items WHERE id IN (900, 901)", "app")) === "2", 60_000, 500);
+      await run(s, "backup", ["test", "-d", `${P.restoreScratchDir}/old-primary`]);
     });
   });
 });

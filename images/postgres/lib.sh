@@ -38,3 +38,9 @@ prepare_server_dirs() {
   chown postgres:postgres "$PGDATA"
   chmod 0700 "$PGDATA"
 }
+
+# The image runs one PostgreSQL major (PG_MAJOR); a data directory of another one cannot start.
+check_major() {
+  have=$(cat "$PGDATA/PG_VERSION")
+  [ "$have" = "${PG_MAJOR:?}" ] || die "$PGDATA holds a PostgreSQL $have cluster and this image runs PostgreSQL $PG_MAJOR: a major upgrade needs pg_upgrade, or a logical dump restored into a new cluster; refusing to start"
+}

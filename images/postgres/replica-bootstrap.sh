@@ -45,13 +45,25 @@ while :; do
   sleep 5
 done
 
+# A bootstrap that completed leaves .pgharbor-bootstrap (how it was done). A copy without it was cut
+# short (the container stopped, killed or its host lost mid-restore): it is this replica's own,
+# re-creatable copy, so it is emptied and the bootstrap starts again. A copy a server has run in
+# (postmaster.opts: neither pgBackRest nor pg_basebackup copies it) completed before the marker
+# existed, and files that are no PostgreSQL data directory at all are never touched.
+if [ ! -e "$PGDATA/.pgharbor-bootstrap" ] && [ ! -e "$PGDATA/postmaster.opts" ] \
+  && { [ -e "$PGDATA/PG_VERSION" ] || [ -e "$PGDATA/backup_label" ] || [ -d "$PGDATA/global" ]; }; then
+  log "an interrupted bootstrap left $PGDATA half-filled; emptying it to start again"
+  find "$PGDATA" -mindepth 1 -delete
+fi
 if [ -s "$PGDATA/PG_VERSION" ]; then
+  check_major
   log "data directory already initialised; starting as a standby"
   exit 0
 fi
 [ -z "$(ls -A "$PGDATA")" ] || die "$PGDATA is not empty but holds no cluster; refusing to overwrite it. Empty it by hand to re-bootstrap."
 cleanup() { log "bootstrap failed; emptying $PGDATA for the next attempt"; find "$PGDATA" -mindepth 1 -delete; }
 trap cleanup EXIT
+trap 'exit 143' INT TERM
 if backrest --log-level-console=warn --output=json info 2>/dev/null | grep -q '"label"'; then
   log "backup found in the archive: restoring as a standby from the bucket"
   backrest --type=standby restore
