@@ -122,6 +122,30 @@ describeEngine("runtime: the images pgharbor deploys", () => {
     }
   });
 
+  // The primary's entrypoint on an empty data volume, against a local pgBackRest repository in each
+  // state `pgbackrest info` reports with exit code 0: only an archive that has never seen the stanza
+  // lets it initialise a new cluster.
+  test.each([
+    ["no stanza: a new cluster is initialised", "", /initialising a new cluster/],
+    ["a stanza without a backup: refused, with the way out", "install -d -o postgres /r/backup/pgharbor /r/archive/pgharbor;", /holds a stanza for this environment without a backup \(pgBackRest status 3\).*stanza-delete/],
+    ["an archive it cannot read: it waits and says why", "install -d -m 0700 /r/backup/pgharbor /r/archive/pgharbor; chmod 0700 /r;", /waiting for the archive \(attempt 2 of 30\) before initialising: pgBackRest said: .*Permission denied/],
+  ])("the primary on an empty volume, %s", (_name, setup, expected) => {
+    const dir = sharedDir();
+    try {
+      writeFileSync(join(dir, "pgbackrest.conf"), "[global]\nrepo1-path=/r\n[pgharbor]\npg1-path=/var/lib/postgresql/data\n");
+      const key = spawnSync("openssl", ["genpkey", "-algorithm", "ed25519", "-out", join(dir, "server.key")]);
+      expect(key.status).toBe(0);
+      chmodSync(join(dir, "server.key"), 0o644);
+      const r = dockerRun(["-v", `${dir}/pgbackrest.conf:/etc/pgbackrest/pgbackrest.conf:ro`, "-v", `${dir}/server.key:/etc/postgresql/tls/server.key:ro`, "--entrypoint", "sh", tag("postgres"), "-c",
+        `install -d -o postgres /r; ${setup} timeout 7 /usr/local/lib/pgharbor/primary-entrypoint.sh -c listen_addresses= ; echo "data directory: $(ls -A /var/lib/postgresql/data | head -n 1)."`], 60_000);
+      expect(r.out).toMatch(expected);
+      const initialised = /initialising a new cluster/.test(r.out);
+      expect(r.out).toMatch(initialised ? /^data directory: PG_VERSION\.$/m : /^data directory: \.$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the PostgreSQL 17 parameter catalogue and keyword list equal the deployed server's pg_settings and pg_get_keywords()", async () => {
     const r = await catalogueMatchesServer(dockerPostgres17Engine(tag("postgres")));
     expect(r.differences).toEqual([]);

@@ -635,7 +635,7 @@ s3.put_bytes("logical/${old}/manifest.json", json.dumps({"set": "${old}", "start
   });
 
   // Last: it stops and replaces the primary's data. The README's own commands are run, so the runbook is tested.
-  test("the primary's data volume lost: the primary refuses to start an empty cluster; the README's runbook brings it back with every archived row", async () => {
+  test("the primary's data volume lost: the primary waits while the bucket is unreachable and refuses to start an empty cluster; the README's runbook brings it back with every archived row", async () => {
     await timed("lost-primary-volume", async () => {
       const pgharbor = (...argv: string[]) => cli(s)(...argv);
       const primary = s.name("primary");
@@ -656,6 +656,17 @@ s3.put_bytes("logical/${old}/manifest.json", json.dumps({"set": "${old}", "start
 
       await s.d.docker.getContainer(primary).stop({ t: 120 });
       const volume = wipe(primary);
+      // The bucket unreachable too: pgBackRest's info exits 0 with an error status; the primary waits.
+      const bucket = s.d.docker.getContainer(s.name("s3"));
+      await bucket.stop({ t: 30 });
+      const down = Math.floor(Date.now() / 1000);
+      await s.d.docker.getContainer(primary).start();
+      await waitFor("the primary waits for the unreachable archive", async () => (await s.d.logs(primary, down)).includes("waiting for the archive (attempt 2 of 30)"), 120_000, 500);
+      expect(await s.d.logs(primary, down)).not.toContain("initialising a new cluster");
+      await s.d.docker.getContainer(primary).stop({ t: 30 });
+      expect(execFileSync("docker", ["run", "--rm", "-v", `${volume}:/d`, "debian:trixie-slim", "ls", "-A", "/d"], { encoding: "utf8" })).toBe("");
+      await bucket.start();
+      await s.d.waitHealthy([s.name("s3")], 120_000);
       const since = Math.floor(Date.now() / 1000);
       await s.d.docker.getContainer(primary).start();
       await waitFor("the primary refuses the empty volume", async () => (await s.d.logs(primary, since)).includes("the data volume is empty but the archive holds this environment's backups"), 120_000, 500);
