@@ -35,7 +35,7 @@ describe("BackupCron", () => {
   });
   test("healthy only once this container's own start created the stanza (not an earlier container's record)", () => {
     expect(b.healthcheck!.test).toEqual(["CMD", "test", "-f", "/run/pgharbor/ready"]);
-    expect(readFileSync(join(__dirname, "..", "images", "backup", "backup-entrypoint.sh"), "utf8")).toMatch(/until "\$PGHARBOR_LIB\/backup-job.sh" stanza-create; do[\s\S]*touch "\$PGHARBOR_SECRETS\/ready"/);
+    expect(readFileSync(join(__dirname, "..", "images", "backup", "backup-entrypoint.sh"), "utf8")).toMatch(/rm -f "\$PGHARBOR_SECRETS\/ready"\n[\s\S]*until "\$PGHARBOR_LIB\/backup-job.sh" stanza-create; do[\s\S]*touch "\$PGHARBOR_SECRETS\/ready"/);
   });
   test("count retention and custom schedules", () => {
     const j = synthEnv(variant(dev, { backup: { fullSchedule: "15 2 * * 6", retentionFullBackups: 3, retentionDays: undefined } }));

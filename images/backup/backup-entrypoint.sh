@@ -5,8 +5,12 @@
 # Environment: the bucket credentials (PGBACKREST_REPO1_*, PGHARBOR_EXPIRER_*), the role passwords,
 # PGHARBOR_APP_DATABASE, PGHARBOR_INITIAL_FULL_BACKUP (1|0), PGHARBOR_INITIAL_DRILL (1|0).
 set -eu
+# `docker stop` while the start-up steps run: stop at once (PID 1 has no default action for SIGTERM).
+trap 'exit 143' INT TERM
 # shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
+# The readiness file of an earlier container (/run/pgharbor is not a tmpfs) must not pass the healthcheck.
+rm -f "$PGHARBOR_SECRETS/ready"
 
 # cron gives its jobs no environment: the bucket secrets go to a file only root can read (the jobs
 # run as root and drop to postgres). dash's export -p prints NAME='value' lines quoted for the shell.
@@ -48,5 +52,5 @@ touch "$PGHARBOR_SECRETS/ready"
 # SIGTERM, so `docker stop` would wait out its whole timeout.
 cron -f -L 15 &
 cron=$!
-trap 'kill -TERM "$cron" "$heartbeat" 2>/dev/null; wait "$cron"; exit 0' INT TERM
+trap 'set +e; kill -TERM "$cron" "$heartbeat" 2>/dev/null; wait "$cron"; exit 0' INT TERM
 wait "$cron"
