@@ -121,6 +121,19 @@ class WindowTests(unittest.TestCase):
                 self.assertEqual(ops.main(["window"]), 0)
         self.assertEqual(json.loads(out.getvalue()), {"backups": 1, "continuous": True, "missingSegments": [], "newest": 1500, "newestSegment": seg(1, 1), "oldest": 1000})
 
+    def test_only_logical_cleanup_keeps_the_deleting_credentials(self):
+        seen = {}
+
+        def record(name):
+            return lambda cfg, args: seen.setdefault(name, os.environ.get("PGHARBOR_EXPIRER_S3_KEY")) and {}
+
+        creds = {"PGHARBOR_EXPIRER_S3_KEY": "k", "PGHARBOR_EXPIRER_S3_KEY_SECRET": "s"}
+        for cmd, fn in (["logical-cleanup", "logical_cleanup"], ["logical-list", "logical_list"], ["drill-list", "drill_list"]):
+            with mock.patch.dict(os.environ, creds), mock.patch.object(ops, fn, record(cmd)), mock.patch.object(ops, "load_config", lambda: {}), mock.patch.object(sys, "stdout", io.StringIO()):
+                ops.main([cmd])
+                self.assertEqual(os.environ.get("PGHARBOR_EXPIRER_S3_KEY_SECRET"), "s" if cmd == "logical-cleanup" else None)
+        self.assertEqual(seen, {"logical-cleanup": "k", "logical-list": None, "drill-list": None})
+
 
 # ---------------------------------------------------------------------------------------------
 # The S3 wrapper with botocore's Stubber

@@ -146,6 +146,15 @@ describeEngine("runtime: the images pgharbor deploys", () => {
     }
   });
 
+  test("restore.sh, run by docker exec with the container's whole environment, gives pgBackRest the writer's bucket key, never the deleting one", () => {
+    const fake = "#!/bin/sh\nenv | grep -E '_S3_KEY(_SECRET)?=' | sort\n";
+    const r = dockerRun(["-e", "PGHARBOR_EXPIRER_S3_KEY=expirer-key", "-e", "PGHARBOR_EXPIRER_S3_KEY_SECRET=expirer-secret", "-e", "PGBACKREST_REPO1_S3_KEY=writer-key", "--entrypoint", "sh", tag("backup"), "-c",
+      `mkdir /fake && printf '%s' "$0" > /fake/pgbackrest && chmod 0755 /fake/pgbackrest && install -d -o postgres -m 0750 /var/lib/pgharbor/scratch && PATH=/fake:$PATH /usr/local/lib/pgharbor/restore.sh --into /var/lib/pgharbor/scratch/t`, fake], 60_000);
+    expect(r).toEqual({ code: 0, out: expect.stringContaining("restore complete") });
+    expect(r.out).toContain("PGBACKREST_REPO1_S3_KEY=writer-key");
+    expect(r.out).not.toMatch(/expirer-(key|secret)/);
+  });
+
   test("the PostgreSQL 17 parameter catalogue and keyword list equal the deployed server's pg_settings and pg_get_keywords()", async () => {
     const r = await catalogueMatchesServer(dockerPostgres17Engine(tag("postgres")));
     expect(r.differences).toEqual([]);

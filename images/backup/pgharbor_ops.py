@@ -759,6 +759,11 @@ def main(argv):
     dl.add_argument("--last", type=int, default=10)
     sub.add_parser("status")
     args = p.parse_args(argv)
+    if args.cmd != "logical-cleanup":
+        # The container's environment carries the deleting credentials for the expire job; no other
+        # command (nor the pgBackRest and PostgreSQL processes a drill starts) gets to hold them.
+        for name in CREDENTIALS_ENV["expire"]:
+            os.environ.pop(name, None)
     fn = {"window": lambda c, a: window(c), "logical-backup": logical_backup, "logical-list": logical_list, "logical-restore": logical_restore, "logical-cleanup": logical_cleanup,
           "drill": drill, "drill-list": drill_list, "status": status}[args.cmd]
     try:

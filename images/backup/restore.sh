@@ -41,6 +41,9 @@ fi
 into=$real
 # shellcheck disable=SC1091
 [ -r "$PGHARBOR_SECRETS/backup.env" ] && . "$PGHARBOR_SECRETS/backup.env"
+# Only the expire job may hold the credentials that delete from the bucket (docker exec hands this
+# script the container's whole environment).
+unset PGHARBOR_EXPIRER_S3_KEY PGHARBOR_EXPIRER_S3_KEY_SECRET
 case "$to" in
   latest) set -- --type=default ;;
   */*) set -- --type=lsn "--target=$to" --target-action=promote ;;
