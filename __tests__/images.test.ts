@@ -100,11 +100,15 @@ describe("content-addressed build contexts", () => {
     expect(contextHash(dir, { PG_MAJOR: "17" })).toBe(base);
   });
   test("a change to the backup tooling leaves the server image, and with it the primary and replicas, alone", () => {
-    const server = contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" });
+    // The server's tag covers only the files its Dockerfile copies: none of the backup image's programs.
+    const backupPrograms = contextFiles(imageContextDir("backup")).filter((f) => f !== "Dockerfile");
+    expect(backupPrograms).toEqual(expect.arrayContaining(["pgharbor_ops.py", "backup-entrypoint.sh", "restore.sh"]));
+    expect(contextFiles(imageContextDir("postgres")).filter((f) => backupPrograms.includes(f))).toEqual([]);
+    // ...while a change to one of them does change the backup image's tag.
     const dir = copy("backup");
+    const before = contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-x" });
     writeFileSync(join(dir, "pgharbor_ops.py"), `${readFileSync(join(dir, "pgharbor_ops.py"), "utf8")}# changed\n`);
-    expect(contextHash(imageContextDir("postgres"), { PG_MAJOR: "17" })).toBe(server);
-    expect(contextFiles(imageContextDir("postgres"))).not.toContain("pgharbor_ops.py");
+    expect(contextHash(dir, { BASE_IMAGE: "pgharbor/postgres:17-x" })).not.toBe(before);
   });
   test("a COPY of anything but plain file names is refused (the tag must cover what the image holds)", () => {
     const dir = copy("pgbouncer");
