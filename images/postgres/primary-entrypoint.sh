@@ -21,7 +21,8 @@ else
   # not be read, wrong credentials, wrong cipher passphrase).
   tries=0
   while :; do
-    info=$(backrest --output=json --log-level-console=warn info 2>&1) || true
+    # io-timeout 5 s: pgBackRest's default retries an unreachable bucket for minutes per attempt.
+    info=$(backrest --output=json --log-level-console=warn --io-timeout=5 info 2>&1) || true
     case "$info" in
       *'"label"'*) die "the data volume is empty but the archive holds this environment's backups: restore them (README, runbook: the primary's data volume is lost) instead of starting a new, empty cluster. To start over on purpose, remove the stanza from the bucket first (pgbackrest stanza-stop, stanza-delete) or deploy under a new environment name." ;;
     esac
