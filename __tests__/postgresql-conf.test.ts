@@ -22,6 +22,7 @@ const base: PostgresConfInput = {
   stanza: "pgharbor",
   tlsMinVersion: "TLSv1.3",
   logMinDurationStatementMs: 1000,
+  autoExplainMinDurationMs: 1000,
 };
 
 const conf = (p: Partial<PostgresConfInput> = {}) => new Map(postgresParameters({ ...base, ...p }));

@@ -29,7 +29,7 @@ describe("reload or restart: the review's classification is the catalogue's pg_s
     }
   });
   test("a parameter the catalogue does not know is assumed to need a restart, and says why", () => {
-    expect(postgresClassification(17, "auto_explain.log_min_duration")).toEqual({ context: "unknown", needs: "restart", needsText: "restart, to be safe (an extension's placeholder)" });
+    expect(postgresClassification(17, "pg_partman_bgw.interval")).toEqual({ context: "unknown", needs: "restart", needsText: "restart, to be safe (an extension's placeholder)" });
     expect(postgresClassification(17, "vacuum_defer_cleanup_age").needsText).toBe("restart, to be safe (not in PostgreSQL 17's catalogue)");
   });
   test.each([

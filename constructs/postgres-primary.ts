@@ -46,6 +46,8 @@ export interface IPostgresPrimary {
   endpointFor(from: DockerHost, what: string): { host: string; port: number };
   /** Registers a replica; returns the name of its physical replication slot. */
   attachReplica(name: string): string;
+  /** The replicas attached so far (their application_name on the primary). */
+  readonly replicaNames: readonly string[];
   /** The environment's CA: replicas and PgBouncer get their certificates from it and verify with it. */
   readonly ca: CertificateAuthority;
   readonly tlsMinVersion: TlsVersion;
@@ -148,6 +150,14 @@ export interface PostgresPrimaryProps {
    * @default -1 (off)
    */
   readonly logMinDurationStatementMs?: number;
+  /**
+   * auto_explain logs the plan (row counts, buffers, the Query Identifier; no bind values) of every
+   * statement slower than this, for `pgharbor queries explain`. Only planned statements (SELECT,
+   * INSERT, UPDATE, DELETE, MERGE) are explained, with their text as sent: a statement that carries
+   * a secret as a literal and runs this long would show it (bind it as a parameter). -1 turns it off.
+   * @default 1000
+   */
+  readonly autoExplainMinDurationMs?: number;
 }
 
 /** A server certificate, its CA and key as container uploads (the entrypoint moves the key to the server's user). */
@@ -243,6 +253,7 @@ export function primaryRules(p: PostgresPrimaryProps, resolved: { major: number;
     }),
     { when: !isInt(r.publishPort) || r.publishPort < 1 || r.publishPort > 65535, field: "publishPort", value: r.publishPort, problem: "is not a TCP port", fix: "use a port from 1 to 65535, e.g. 5432" },
     { when: p.tlsMinVersion !== undefined && p.tlsMinVersion !== "TLSv1.2" && p.tlsMinVersion !== "TLSv1.3", field: "tlsMinVersion", value: p.tlsMinVersion, problem: "is not a TLS version pgharbor allows", fix: 'use "TLSv1.3" (default) or "TLSv1.2" for old clients' },
+    { when: p.autoExplainMinDurationMs !== undefined && (!isInt(p.autoExplainMinDurationMs) || p.autoExplainMinDurationMs < -1 || p.autoExplainMinDurationMs > 86_400_000), field: "autoExplainMinDurationMs", value: p.autoExplainMinDurationMs, problem: "must be a whole number of milliseconds up to a day, or -1 for off", fix: "use e.g. 1000" },
     { when: p.logMinDurationStatementMs !== undefined && (!isInt(p.logMinDurationStatementMs) || p.logMinDurationStatementMs < -1), field: "logMinDurationStatementMs", value: p.logMinDurationStatementMs, problem: "must be a whole number of milliseconds, or -1 for off", fix: "use e.g. 1000" },
     { when: p.archivePushQueueMaxMiB !== undefined && (!isInt(p.archivePushQueueMaxMiB) || p.archivePushQueueMaxMiB < 256), field: "archivePushQueueMaxMiB", value: p.archivePushQueueMaxMiB, problem: "must be a whole number of MiB ≥ 256", fix: "leave it unset to never drop WAL, or give a size well above a day of WAL" },
   ];
@@ -402,6 +413,10 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     return `pgharbor_${name.replace(/[^a-z0-9_]/g, "_")}`;
   }
 
+  public get replicaNames(): readonly string[] {
+    return [...this.replicas];
+  }
+
   public get replicaCount(): number {
     return this.replicas.length;
   }
@@ -420,6 +435,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
       stanza: STANZA,
       tlsMinVersion: this.tlsMinVersion,
       logMinDurationStatementMs: this.props.logMinDurationStatementMs ?? -1,
+      autoExplainMinDurationMs: this.props.autoExplainMinDurationMs ?? 1000,
       parameters: this.parameters,
     };
   }

@@ -10,8 +10,8 @@
  *   release notes. Types, units, ranges and enum values are borrowed from 17 where the name exists
  *   there (the few names 17 lacks are described by hand): close, not proven.
  *
- * Extension parameters (a dot in the name) are accepted as placeholders, except pg_stat_statements.*,
- * which pgharbor preloads and which are checked like the server's own.
+ * Extension parameters (a dot in the name) are accepted as placeholders, except pg_stat_statements.*
+ * and auto_explain.*, which pgharbor preloads and which are checked like the server's own.
  */
 import type { SettingRow } from "./catalogue/generate";
 import { PG17_SETTINGS } from "./catalogue/pg17";
@@ -120,13 +120,17 @@ const PG15: readonly string[] = [
   // pgharbor preloads pg_stat_statements.
   "pg_stat_statements.max pg_stat_statements.save pg_stat_statements.track pg_stat_statements.track_planning",
   "pg_stat_statements.track_utility",
+  // and auto_explain (log_parameter_max_length is new in 16).
+  "auto_explain.log_analyze auto_explain.log_buffers auto_explain.log_format auto_explain.log_level",
+  "auto_explain.log_min_duration auto_explain.log_nested_statements auto_explain.log_settings",
+  "auto_explain.log_timing auto_explain.log_triggers auto_explain.log_verbose auto_explain.log_wal auto_explain.sample_rate",
 ].join(" ").split(" ");
 
 const ADDED_IN_16 = [
   "createrole_self_grant", "debug_io_direct", "debug_logical_replication_streaming", "debug_parallel_query",
   "enable_presorted_aggregate", "gss_accept_delegation", "icu_validation_level",
   "max_parallel_apply_workers_per_subscription", "reserved_connections", "scram_iterations",
-  "send_abort_for_crash", "send_abort_for_kill", "vacuum_buffer_usage_limit",
+  "send_abort_for_crash", "send_abort_for_kill", "vacuum_buffer_usage_limit", "auto_explain.log_parameter_max_length",
 ];
 const REMOVED_IN_16 = ["force_parallel_mode", "promote_trigger_file", "vacuum_defer_cleanup_age"];
 
@@ -171,7 +175,7 @@ const CATALOGUE: Record<PostgresMajor, ReadonlyMap<string, ParameterInfo>> = {
 export const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$/;
 
 /** Prefixes of extension parameters pgharbor knows (its own preloaded library). */
-const KNOWN_PREFIXES = ["pg_stat_statements."];
+const KNOWN_PREFIXES = ["pg_stat_statements.", "auto_explain."];
 
 /** What pg_settings says about `name` (case-insensitive) in `major`, or undefined. */
 export function parameterInfo(major: PostgresMajor, name: string): ParameterInfo | undefined {

@@ -70,6 +70,8 @@ export const MANAGED_PARAMETERS: Record<string, string> = {
   log_statement: "pgharbor sets 'none': 'ddl', 'mod' and 'all' log ALTER ROLE … PASSWORD in clear; DDL is audited by pgharbor's event trigger instead",
   log_min_error_statement: "pgharbor sets 'panic': a failing or waiting statement would otherwise be logged with its text, passwords included",
   log_min_duration_statement: "set `logMinDurationStatementMs` instead (it logs statement text, so it needs an acknowledgement)",
+  "auto_explain.log_min_duration": "set `autoExplainMinDurationMs` instead",
+  "auto_explain.log_parameter_max_length": "pgharbor sets it to 0: bind parameter values (the application's data) stay out of the log",
   log_min_duration_sample: "sampled statements are logged with their text, passwords included",
   log_statement_sample_rate: "sampled statements are logged with their text, passwords included",
   log_transaction_sample_rate: "every statement of a sampled transaction is logged with its text, passwords included",
@@ -93,8 +95,8 @@ export const RISKY_VALUES: Record<string, { risky: (v: string) => boolean; risk:
 /** Values that break pgharbor or leak, refused outright (lowercase names). */
 const VALUE_RULES: Record<string, { bad: (v: string) => boolean; problem: string; fix: string }> = {
   shared_preload_libraries: {
-    bad: (v) => !v.split(",").map((l) => l.trim().replace(/^"(.*)"$/, "$1")).includes("pg_stat_statements"),
-    problem: "leaves out pg_stat_statements, which pgharbor preloads and configures",
+    bad: (v) => !["pg_stat_statements", "auto_explain"].every((lib) => v.split(",").map((l) => l.trim().replace(/^"(.*)"$/, "$1")).includes(lib)),
+    problem: "leaves out pg_stat_statements or auto_explain, which pgharbor preloads and configures",
     fix: 'keep it in the list, e.g. "pg_stat_statements,auto_explain"',
   },
   log_min_messages: {

@@ -87,6 +87,8 @@ export interface PostgresConfInput {
   tlsMinVersion: TlsVersion;
   /** Statements slower than this are logged (-1: never). */
   logMinDurationStatementMs: number;
+  /** Plans of statements slower than this are logged by auto_explain (-1: never). */
+  autoExplainMinDurationMs: number;
   /** User overrides, already validated. */
   parameters?: Record<string, ParameterValue>;
 }
@@ -122,9 +124,19 @@ export function postgresParameters(input: PostgresConfInput): Array<[string, Par
     ["work_mem", input.memory.work_mem],
     ["maintenance_work_mem", input.memory.maintenance_work_mem],
     ["huge_pages", "try"],
-    ["shared_preload_libraries", "pg_stat_statements"],
+    ["shared_preload_libraries", "pg_stat_statements,auto_explain"],
     // pg_stat_statements would otherwise keep ALTER ROLE … PASSWORD with its literal.
     ["pg_stat_statements.track_utility", "off"],
+    // Plans of slow statements in the log (`pgharbor queries explain <queryid>` reads them back). It
+    // explains only planned statements (never ALTER ROLE and other utility commands); verbose output
+    // carries the Query Identifier pg_stat_statements uses; row counts and buffers without per-node
+    // timing (the cheap part of ANALYZE); bind parameter values are never logged.
+    ["auto_explain.log_min_duration", input.autoExplainMinDurationMs],
+    ["auto_explain.log_analyze", "on"],
+    ["auto_explain.log_timing", "off"],
+    ["auto_explain.log_buffers", "on"],
+    ["auto_explain.log_verbose", "on"],
+    ["auto_explain.log_parameter_max_length", 0],
     ["wal_level", "replica"],
     ["wal_compression", "zstd"],
     ["wal_log_hints", "on"],

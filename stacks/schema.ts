@@ -52,6 +52,7 @@ export const primarySchema = z.strictObject({
   archivePushQueueMaxMiB: num.optional(),
   tlsMinVersion: choice(["TLSv1.2", "TLSv1.3"], "is not a TLS version pgharbor allows", 'use "TLSv1.3" (default) or "TLSv1.2" for old clients').optional(),
   logMinDurationStatementMs: num.optional(),
+  autoExplainMinDurationMs: num.optional(),
   acknowledgeRisk: acknowledgements.optional(),
 });
 

@@ -34,6 +34,7 @@ export function primaryConf(parameters: Record<string, string | number | boolean
     stanza: "pgharbor",
     tlsMinVersion: "TLSv1.3",
     logMinDurationStatementMs: -1,
+    autoExplainMinDurationMs: 1000,
     parameters,
   });
 }

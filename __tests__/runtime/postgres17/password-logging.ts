@@ -49,7 +49,8 @@ async function asApp(pg: Postgres17, password: string, sql: string, extra: strin
  */
 export async function noPasswordInServerLog(engine: Postgres17Engine, unsafeParameters: Record<string, string | number | boolean> = {}): Promise<PasswordLoggingReport> {
   // passwordcheck refuses passwords containing the role name: a failing password statement on demand.
-  const conf = primaryConf({ shared_preload_libraries: "pg_stat_statements,passwordcheck", ...unsafeParameters });
+  // auto_explain at 0 ms: every planned statement's plan and text goes to the log; none may carry a password.
+  const conf = primaryConf({ shared_preload_libraries: "pg_stat_statements,auto_explain,passwordcheck", "auto_explain.log_min_duration": 0, ...unsafeParameters });
   const pg = await engine.start({ ...serverFiles(conf), [ROLES_SQL]: renderRolesSql({ appUser: "app", appDatabase: "app", major: 17 }) });
   const secrets: string[] = [];
   const leaks: string[] = [];
