@@ -127,7 +127,9 @@ export class Monitoring extends Construct {
         new Container(this, `exporter-${role}`, {
           ...common(name),
           // --extend.query-path is deprecated in postgres_exporter 0.17 but still the one way to add queries.
-          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`],
+          // stat_statements: the top statements by total time (the collector's own LIMIT 100 bounds the
+          // series), labelled by queryid, database and user, never by statement text.
+          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, "--collector.stat_statements"],
           env: [
             `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
             `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,

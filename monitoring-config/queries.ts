@@ -66,6 +66,57 @@ export const QUERIES: Query[] = [
     metrics: [{ name: "dir_bytes", usage: "GAUGE", description: "Size of pg_wal, bytes" }],
   },
   {
+    name: "pgharbor_wraparound",
+    // Per database: the transaction-ID age autovacuum must freeze before PostgreSQL stops at 2^31.
+    query: "SELECT datname, age(datfrozenxid)::bigint AS age FROM pg_database WHERE datallowconn AND NOT pg_is_in_recovery()",
+    metrics: [
+      { name: "datname", usage: "LABEL", description: "Database" },
+      { name: "age", usage: "GAUGE", description: "Age of the database's oldest unfrozen transaction ID" },
+    ],
+  },
+  {
+    name: "pgharbor_transactions",
+    query:
+      "SELECT COALESCE(max(EXTRACT(EPOCH FROM now() - xact_start)), 0) AS oldest_seconds, " +
+      "count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction, " +
+      "count(*) FILTER (WHERE cardinality(pg_blocking_pids(pid)) > 0) AS waiting_for_locks " +
+      "FROM pg_stat_activity WHERE backend_type = 'client backend' AND NOT pg_is_in_recovery()",
+    metrics: [
+      { name: "oldest_seconds", usage: "GAUGE", description: "Age of the oldest open transaction, seconds" },
+      { name: "idle_in_transaction", usage: "GAUGE", description: "Sessions idle inside a transaction" },
+      { name: "waiting_for_locks", usage: "GAUGE", description: "Sessions waiting for a lock another session holds" },
+    ],
+  },
+  {
+    name: "pgharbor_dead_tuples",
+    // The application database's aggregate; the worst table among those with at least 10000 dead rows.
+    query:
+      "SELECT COALESCE(sum(n_dead_tup), 0) AS total, COALESCE(sum(n_live_tup), 0) AS live, " +
+      "COALESCE(max(n_dead_tup::float / GREATEST(n_live_tup + n_dead_tup, 1)) FILTER (WHERE n_dead_tup >= 10000), 0) AS worst_ratio " +
+      "FROM pg_stat_user_tables WHERE NOT pg_is_in_recovery()",
+    metrics: [
+      { name: "total", usage: "GAUGE", description: "Dead rows in the application database's tables" },
+      { name: "live", usage: "GAUGE", description: "Live rows in the application database's tables" },
+      { name: "worst_ratio", usage: "GAUGE", description: "Highest dead/(live+dead) ratio of a table with at least 10000 dead rows" },
+    ],
+  },
+  {
+    name: "pgharbor_maintenance",
+    // One row even before the first run (zeros), so the series exist from the start.
+    query:
+      "SELECT COALESCE(EXTRACT(EPOCH FROM max(finished_at)), 0) AS last_run_timestamp_seconds, " +
+      "COALESCE((SELECT ok::int FROM pgharbor.maintenance_runs ORDER BY id DESC LIMIT 1), 1) AS last_ok, " +
+      "COALESCE((SELECT analyzed FROM pgharbor.maintenance_runs ORDER BY id DESC LIMIT 1), 0) AS last_analyzed_tables, " +
+      "COALESCE((SELECT vacuumed FROM pgharbor.maintenance_runs ORDER BY id DESC LIMIT 1), 0) AS last_vacuumed_tables " +
+      "FROM pgharbor.maintenance_runs WHERE NOT pg_is_in_recovery() HAVING NOT pg_is_in_recovery()",
+    metrics: [
+      { name: "last_run_timestamp_seconds", usage: "GAUGE", description: "When the last maintenance run finished (0: never)" },
+      { name: "last_ok", usage: "GAUGE", description: "1 when the last maintenance run succeeded (or none ran yet)" },
+      { name: "last_analyzed_tables", usage: "GAUGE", description: "Tables the last maintenance run analysed" },
+      { name: "last_vacuumed_tables", usage: "GAUGE", description: "Tables the last maintenance run vacuumed" },
+    ],
+  },
+  {
     name: "pgharbor_heartbeat",
     query: "SELECT EXTRACT(EPOCH FROM now() - at) AS age_seconds FROM pgharbor.heartbeat",
     metrics: [{ name: "age_seconds", usage: "GAUGE", description: "Age of the heartbeat row as this server sees it (replication delay on a replica)" }],
