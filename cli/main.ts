@@ -33,6 +33,7 @@ import {
   verify,
 } from "./operations";
 import { CliExit, registerReview } from "./review";
+import { health, healthExitCode, indexAdvice, lastPlan, renderHealth, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
 
 /** docker exec on the host the environment's primary (and backup container) run on. */
 export class DockerExecutor implements Executor {
@@ -63,6 +64,19 @@ export class DockerExecutor implements Executor {
       p.on("error", (e) => resolve({ code: 127, stdout, stderr: `${stderr}${e.message}` }));
       p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
       if (opts.input !== undefined) p.stdin.end(opts.input);
+    });
+  }
+
+  logs(role: string, sinceSeconds: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "logs", "--since", `${Math.max(1, Math.round(sinceSeconds))}s`, `pgharbor-${this.environment}-${role}`]);
+      let text = "";
+      let errors = "";
+      // PostgreSQL logs to stderr; docker logs hands each stream back on its own.
+      p.stdout.on("data", (d) => (text += d));
+      p.stderr.on("data", (d) => (errors += d));
+      p.on("error", (e) => reject(new OperationError(`docker logs: ${e.message}`)));
+      p.on("close", (code) => (code === 0 ? resolve(text + errors) : reject(new OperationError(`docker logs pgharbor-${this.environment}-${role} failed (exit ${code}): ${errors.trim().split("\n").pop()}`))));
     });
   }
 }
@@ -139,7 +153,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
   withEnv(program.command("status").description("last outcome of every backup job, the recoverability window, the last drill")).action(async (o) => {
     const ex = executor(o.env);
     const jobs = await jobStatus(ex);
-    for (const name of ["full", "diff", "expire", "logical", "drill", "check", "stanza-create"]) {
+    for (const name of ["full", "diff", "expire", "logical", "drill", "maintenance", "check", "stanza-create"]) {
       const j = jobs[name];
       if (isUnreadable(j)) out(`${name.padEnd(13)} UNREADABLE (${j.unreadable})\n`);
       else out(j ? `${name.padEnd(13)} ${j.ok ? "ok    " : "FAILED"} ${iso(j.finishedAt)} (${j.durationSeconds} s)\n` : `${name.padEnd(13)} never run\n`);
@@ -269,6 +283,82 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
       await long("cleaning up", cleanup(ex, progress));
       out("cleanup done\n");
     });
+  const queries = program.command("queries").description("slow statements: pg_stat_statements, and the plans auto_explain captured");
+  withEnv(queries.command("top", { isDefault: true }).description("the top statements (the default)"))
+    .option("--by <order>", `order by ${QUERY_ORDER.join(", ")} (reads: shared blocks read)`, "total")
+    .option("--limit <n>", "how many", "10")
+    .option("--database <name>", "only this database's statements")
+    .option("--all-roles", "include pgharbor's own roles (backup, monitoring, heartbeat)")
+    .option("--json", "print the statements as JSON")
+    .option("--reset", "reset pg_stat_statements (asks first)")
+    .option("--yes", "with --reset: do not ask")
+    .action(async (o) => {
+      const ex = executor(o.env);
+      if (o.reset) {
+        if (!o.yes && !(await io.ask(`reset the statement statistics of ${o.env}? (every statement's counts start again from zero)`))) throw new OperationError("reset cancelled; nothing changed");
+        const r = await resetQueries(ex);
+        out(`pg_stat_statements reset at ${r.at}
+`);
+        return;
+      }
+      if (!(QUERY_ORDER as readonly string[]).includes(o.by)) throw new OperationError(`--by ${o.by}: use one of ${QUERY_ORDER.join(", ")}`);
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new OperationError(`--limit ${o.limit}: give a whole number from 1 to 1000`);
+      const t = await topQueries(ex, { by: o.by as QueryOrder, limit, database: o.database, allRoles: o.allRoles });
+      out(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTopQueries(t, !!o.allRoles));
+    });
+  // allowUnknownOption: a queryid is often negative (`-7167…`), which commander would read as an option.
+  withEnv(queries.command("explain <queryid>").description("the last plan auto_explain logged for a statement (primary's log)").allowUnknownOption())
+    .option("--since <hours>", "how far back to look in the log", "24")
+    .action(async (queryid: string, o) => {
+      const hours = Number(o.since);
+      if (!Number.isFinite(hours) || hours <= 0) throw new OperationError(`--since ${o.since}: give a number of hours > 0`);
+      const env = ENVIRONMENTS.find((e) => e.name === o.env);
+      const threshold = env?.primary.autoExplainMinDurationMs ?? 1000;
+      const note = threshold < 0 ? "auto_explain is off: set primary.autoExplainMinDurationMs" : `auto_explain logs statements slower than ${threshold} ms`;
+      const plan = await lastPlan(executor(o.env), queryid, hours);
+      out(renderPlan(queryid, plan, hours, note));
+      if (!plan) throw new CliExit(1);
+    });
+
+  withEnv(program.command("indexes").description("index advice: unused, duplicate, overlapping, invalid; missing indexes checked with hypothetical ones (nothing is created)"))
+    .option("--database <name>", "database to examine (default: the application's)")
+    .option("--json", "print the advice as JSON")
+    .action(async (o) => {
+      err(`examining ${o.database ?? "the application database"} of ${o.env}…\n`);
+      const a = await indexAdvice(executor(o.env), o.database);
+      out(o.json ? `${JSON.stringify(a, null, 2)}\n` : renderIndexAdvice(a));
+    });
+
+  withEnv(program.command("health").description("one screen: primary and replicas, lag, slots, connections, long and idle transactions, locks, wraparound, bloat, cache, pg_wal, autovacuum"))
+    .option("--json", "print the report as JSON")
+    .action(async (o) => {
+      const h = await health(executor(o.env));
+      out(o.json ? `${JSON.stringify(h, null, 2)}\n` : renderHealth(h));
+      const code = healthExitCode(h);
+      if (code) throw new CliExit(code);
+    });
+
+  const maintenance = program.command("maintenance").description("routine upkeep: ANALYZE stale statistics, VACUUM beyond autovacuum (never VACUUM FULL)");
+  withEnv(maintenance.command("now").description("run the scheduled maintenance job now"))
+    .option("--dry-run", "only show what it would do")
+    .option("--json", "print the run's record as JSON")
+    .action(async (o) => {
+      const r = await long("maintaining", maintenanceNow(executor(o.env), !!o.dryRun, o.json ? undefined : progress));
+      out(o.json ? `${JSON.stringify(r, null, 2)}\n` : renderMaintenance(r));
+      if (!r.ok && !r.dryRun) throw new CliExit(1);
+    });
+  withEnv(maintenance.command("status").description("what the last maintenance run did")).action(async (o) => {
+    const jobs = await jobStatus(executor(o.env));
+    const last = jobs["maintenance-last"];
+    if (isUnreadable(last)) throw new OperationError(`the last maintenance record is unreadable: ${last.unreadable}`);
+    if (!last) {
+      out("no maintenance run recorded yet\n");
+      return;
+    }
+    out(renderMaintenance(last as unknown as Parameters<typeof renderMaintenance>[0]));
+  });
+
   registerReview(program, out, err);
   return program;
 }

@@ -27,6 +27,8 @@ export interface ExecOptions {
 export interface Executor {
   /** Runs argv in the container of `role` ("backup", "primary", …) of the environment. */
   exec(role: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** The container's log (stdout and stderr) of the last `sinceSeconds`. */
+  logs?(role: string, sinceSeconds: number): Promise<string>;
 }
 
 

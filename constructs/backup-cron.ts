@@ -80,6 +80,18 @@ export interface BackupCronProps {
    * @default true
    */
   readonly initialFullBackup?: boolean;
+  /**
+   * Routine maintenance on the primary: ANALYZE where statistics are stale, VACUUM where dead rows or
+   * transaction-ID age call for it beyond autovacuum (SKIP_LOCKED; never VACUUM FULL), each run
+   * recorded (`pgharbor maintenance status`, the pgharbor_maintenance_* metrics). `false` turns it off.
+   * @default - weekly, Sundays 05:00 UTC
+   */
+  readonly maintenance?: MaintenanceProps | false;
+}
+
+export interface MaintenanceProps {
+  /** @default "0 5 * * 0" - Sundays 05:00 UTC, after the weekly full backup */
+  readonly schedule?: string;
 }
 
 export interface LogicalBackupProps {
@@ -123,7 +135,7 @@ function cronRule(field: string, expr: string): Rule[] {
 export class BackupCron extends Construct {
   public readonly container: Container;
   public readonly retention: Retention;
-  public readonly schedules: Record<"full" | "diff" | "expire", string> & { logical?: string; drill?: string };
+  public readonly schedules: Record<"full" | "diff" | "expire", string> & { logical?: string; drill?: string; maintenance?: string };
   public readonly logical?: LogicalSettings;
 
   constructor(scope: Construct, id: string, props: BackupCronProps) {
@@ -142,6 +154,7 @@ export class BackupCron extends Construct {
     const drill = props.drill === false ? undefined : (props.drill ?? {});
     const logicalSchedule = logical ? (logical.schedule ?? "0 2 * * *") : undefined;
     const drillSchedule = drill ? (drill.schedule ?? "0 4 * * 6") : undefined;
+    const maintenanceSchedule = props.maintenance === false ? undefined : (props.maintenance?.schedule ?? "0 5 * * 0");
     const logicalRetention = logical?.retentionDays ?? 30;
     const tolerance = drill?.heartbeatToleranceSeconds ?? 300;
     const recoveryTimeout = drill?.recoveryTimeoutSeconds ?? 7200;
@@ -149,6 +162,7 @@ export class BackupCron extends Construct {
       ...cronRules,
       ...(logicalSchedule ? cronRule("logical.schedule", logicalSchedule) : []),
       ...(drillSchedule ? cronRule("drill.schedule", drillSchedule) : []),
+      ...(maintenanceSchedule ? cronRule("maintenance.schedule", maintenanceSchedule) : []),
       ...recipientRules(logical),
       { when: logical !== undefined && (!isInt(logicalRetention) || logicalRetention < 1 || logicalRetention > 3650), field: "logical.retentionDays", value: logicalRetention, problem: "must be a whole number of days from 1 to 3650", fix: "use e.g. 30" },
       { when: drill !== undefined && (!isInt(tolerance) || tolerance < 10 || tolerance > 86400), field: "drill.heartbeatToleranceSeconds", value: tolerance, problem: "must be a whole number of seconds from 10 to 86400", fix: "use e.g. 300 (the heartbeat is written every 5 s)" },
@@ -189,7 +203,7 @@ export class BackupCron extends Construct {
         },
       ]);
     }
-    this.schedules = { ...schedules, logical: logicalSchedule, drill: drillSchedule };
+    this.schedules = { ...schedules, logical: logicalSchedule, drill: drillSchedule, maintenance: maintenanceSchedule };
     this.logical = logical ? { recipients: [...logical.recipients], retentionDays: logicalRetention } : undefined;
 
     const host = primary.host;
@@ -205,6 +219,7 @@ export class BackupCron extends Construct {
       cronLine(schedules.expire, "root", job("expire")),
       ...(logicalSchedule ? [cronLine(logicalSchedule, "root", job("logical"))] : []),
       ...(drillSchedule ? [cronLine(drillSchedule, "root", job("drill"))] : []),
+      ...(maintenanceSchedule ? [cronLine(maintenanceSchedule, "root", job("maintenance"))] : []),
       "",
     ].join("\n");
 
@@ -218,6 +233,7 @@ export class BackupCron extends Construct {
       appDatabase: primary.appDatabase,
       logical: this.logical,
       drill: { heartbeatToleranceSeconds: tolerance, marginSeconds: 60, recoveryTimeoutSeconds: recoveryTimeout, sharedBuffersMiB: 64, port: 5499 },
+      replicas: primary.replicaNames,
     });
 
     this.container = new Container(this, "container", {

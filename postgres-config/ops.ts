@@ -5,6 +5,7 @@
  */
 import { CONTAINER_PATHS as P, PROGRAMS, STANZA } from "./paths";
 import { RepoSettings } from "./pgbackrest-conf";
+import { ROLE_NAMES } from "./roles";
 
 export interface LogicalSettings {
   /** age recipients (public keys): whoever holds a matching identity can restore; nobody else can. */
@@ -29,6 +30,8 @@ export interface OpsConfigInput {
   appDatabase: string;
   logical?: LogicalSettings;
   drill: DrillSettings;
+  /** The replicas' application_name values: `health` expects each one streaming. */
+  replicas: readonly string[];
 }
 
 export function renderOpsConfig(i: OpsConfigInput): string {
@@ -53,6 +56,9 @@ export function renderOpsConfig(i: OpsConfigInput): string {
     partSizeMiB: 64,
     logical: i.logical ?? null,
     drill: i.drill,
+    replicas: [...i.replicas],
+    // pgharbor's own roles: `queries` leaves their statements out unless asked (--all-roles).
+    serviceRoles: ["postgres", ...Object.values(ROLE_NAMES)],
   };
   return JSON.stringify(doc, null, 2) + "\n";
 }

@@ -54,8 +54,8 @@ export const PROGRAMS = {
 } as const;
 
 /** The backup container's jobs (backup-job.sh <job>). */
-export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create" | "logical" | "drill";
-export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create", "logical", "drill"];
+export type BackupJob = "full" | "diff" | "expire" | "check" | "stanza-create" | "logical" | "drill" | "maintenance";
+export const BACKUP_JOBS: readonly BackupJob[] = ["full", "diff", "expire", "check", "stanza-create", "logical", "drill", "maintenance"];
 
 /** The pgBackRest stanza every environment uses: one cluster per environment. */
 export const STANZA = "pgharbor";

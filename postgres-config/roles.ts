@@ -104,6 +104,9 @@ CREATE TABLE IF NOT EXISTS pgharbor.heartbeat (id int PRIMARY KEY DEFAULT 1 CHEC
 INSERT INTO pgharbor.heartbeat (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 GRANT USAGE ON SCHEMA pgharbor TO ${r.monitor};
 GRANT SELECT ON pgharbor.heartbeat TO ${r.monitor};
+-- The scheduled maintenance job's runs (pgharbor-ops maintenance); the exporter reads the newest.
+CREATE TABLE IF NOT EXISTS pgharbor.maintenance_runs (id bigserial PRIMARY KEY, started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL, ok boolean NOT NULL, analyzed int NOT NULL, vacuumed int NOT NULL, details jsonb NOT NULL DEFAULT '[]');
+GRANT SELECT ON pgharbor.maintenance_runs TO ${r.monitor};
 -- PgBouncer's auth_query: returns the SCRAM secret of a non-superuser, non-replication login role only.
 CREATE OR REPLACE FUNCTION pgharbor.user_lookup(i_username text, OUT uname text, OUT phash text)
   RETURNS record LANGUAGE sql SECURITY DEFINER STABLE

@@ -111,6 +111,7 @@ export const backupSchema = z.strictObject({
   logical: logicalSchema.optional(),
   drill: z.union([z.literal(false), drillSchema]).optional(),
   initialFullBackup: bool.optional(),
+  maintenance: z.union([z.literal(false), z.strictObject({ schedule: str.optional() })]).optional(),
 });
 
 export const monitoringSchema = z.strictObject({

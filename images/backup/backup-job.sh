@@ -2,12 +2,12 @@
 # One job of the backup container (cron runs these as root): runs pgBackRest or pgharbor-ops as
 # postgres and records the outcome in /var/lib/pgharbor/status/<job>.json (last run, exit code,
 # duration), world-readable: `pgharbor status` reads it as postgres.
-# usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill
+# usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill|maintenance
 set -eu
 # shellcheck source=../postgres/lib.sh
 . /usr/local/lib/pgharbor/lib.sh
 
-job="${1:?usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill}"
+job="${1:?usage: backup-job.sh full|diff|expire|check|stanza-create|logical|drill|maintenance}"
 # cron starts jobs with the umask it inherited (the entrypoint's); status files hold no secret.
 umask 022
 # shellcheck disable=SC1091
@@ -27,6 +27,7 @@ case "$job" in
   stanza-create) set -- pgbackrest --config="$PGBACKREST_CONF" --stanza="$PGHARBOR_STANZA" stanza-create ;;
   logical) set -- "$PGHARBOR_LIB/pgharbor-ops" logical-backup ;;
   drill) set -- "$PGHARBOR_LIB/pgharbor-ops" drill ;;
+  maintenance) set -- "$PGHARBOR_LIB/pgharbor-ops" maintenance ;;
   *) log "unknown job $job"; exit 2 ;;
 esac
 start=$(date +%s)

@@ -14,6 +14,8 @@ stderr; an expected failure is one line on stderr and exit code 1, never a trace
   drill [--target T]           restore drill: restore to a random time in the window, verify, evidence
   drill-list                   drill evidence records in the bucket
   status                       the last outcome of every scheduled job
+  queries, queries-reset, indexes, maintenance   query insights and routine upkeep (insights.py)
+  health                       ok / warn / critical per check of the primary and its replicas (health.py)
 
 Objects pgBackRest has no command for (logical dumps, drill evidence) go through boto3. Importing this
 module has no side effects: nothing runs until main() is called.
@@ -37,6 +39,8 @@ import urllib.parse
 import warnings
 
 import boto3.session
+import health
+import insights
 import psycopg2
 import botocore.config
 import botocore.exceptions
@@ -271,14 +275,19 @@ def pgbackrest(cfg, *args, json_out=True, timeout=None):
     return json.loads(r.stdout) if json_out else r.stdout
 
 
-def query(sock, port, db, sql, params=None):
-    """The rows of one statement, run as the superuser over the local socket (peer authentication),
-    values passed as parameters (psycopg2 binds them; nothing is spliced into SQL text)."""
+def connect(sock, port, db):
+    """A connection as the superuser over the local socket (peer authentication)."""
     try:
-        conn = psycopg2.connect(host=sock, port=port, user="postgres", dbname=db, connect_timeout=10,
+        return psycopg2.connect(host=sock, port=port, user="postgres", dbname=db, connect_timeout=10,
                                 application_name="pgharbor-ops", options="-c statement_timeout=600000")
     except psycopg2.Error as e:
         raise Failure("cannot connect to %s: %s" % (db, str(e).strip()[-400:]))
+
+
+def query(sock, port, db, sql, params=None):
+    """The rows of one statement, run as the superuser over the local socket (peer authentication),
+    values passed as parameters (psycopg2 binds them; nothing is spliced into SQL text)."""
+    conn = connect(sock, port, db)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -741,6 +750,24 @@ def status(cfg, args):
     return out
 
 
+def server(cfg):
+    """connect(db) for insights: the primary over the shared socket."""
+    return lambda db: connect(cfg["socketDir"], 5432, db)
+
+
+def maintenance(cfg, args):
+    report = insights.maintenance(cfg, server(cfg), dry_run=args.dry_run)
+    for d in report["databases"]:
+        for kind in ("vacuumed", "analyzed", "skipped"):
+            for t in d[kind]:
+                log("%s %s %s: %s" % ("would have" if args.dry_run and kind != "skipped" else "", kind, t["table"], t["why"]))
+        if "error" in d:
+            log("maintenance of %s FAILED: %s" % (d["database"], d["error"]))
+    if not args.dry_run:
+        write_status(cfg, "maintenance-last.json", report)
+    return report
+
+
 def main(argv):
     p = argparse.ArgumentParser(prog="pgharbor-ops")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -758,6 +785,17 @@ def main(argv):
     dl = sub.add_parser("drill-list")
     dl.add_argument("--last", type=int, default=10)
     sub.add_parser("status")
+    q = sub.add_parser("queries")
+    q.add_argument("--by", default="total", choices=sorted(insights.ORDER_BY))
+    q.add_argument("--limit", type=int, default=10)
+    q.add_argument("--database")
+    q.add_argument("--all-roles", action="store_true")
+    sub.add_parser("queries-reset")
+    ix = sub.add_parser("indexes")
+    ix.add_argument("--database")
+    sub.add_parser("health")
+    mt = sub.add_parser("maintenance")
+    mt.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     if args.cmd != "logical-cleanup":
         # The container's environment carries the deleting credentials for the expire job; no other
@@ -765,13 +803,23 @@ def main(argv):
         for name in CREDENTIALS_ENV["expire"]:
             os.environ.pop(name, None)
     fn = {"window": lambda c, a: window(c), "logical-backup": logical_backup, "logical-list": logical_list, "logical-restore": logical_restore, "logical-cleanup": logical_cleanup,
-          "drill": drill, "drill-list": drill_list, "status": status}[args.cmd]
+          "drill": drill, "drill-list": drill_list, "status": status,
+          "queries": lambda c, a: insights.queries(c, server(c), a.by, a.limit, a.database, a.all_roles),
+          "queries-reset": lambda c, a: insights.queries_reset(c, server(c)),
+          "indexes": lambda c, a: insights.indexes(c, server(c), a.database),
+          "health": lambda c, a: health.report(c, server(c)),
+          "maintenance": maintenance}[args.cmd]
     try:
         result = fn(load_config(), args)
-    except Failure as e:
+    except (Failure, insights.InsightError) as e:
         log(str(e))
         return 1
+    except psycopg2.Error as e:
+        log("%s: %s" % (args.cmd, str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__))
+        return 1
     print(json.dumps(result, sort_keys=True))
+    if args.cmd == "maintenance":
+        return 0 if result["ok"] else 1
     if args.cmd == "drill":
         # Monitoring reads the evidence from the bucket: a drill whose evidence is not there failed too.
         return 0 if result["ok"] and "evidenceError" not in result else 1
