@@ -12,6 +12,7 @@ import { describeEngine } from "./engine";
 import { appQuery, cli, deployStack, run, RuntimeStack, sql, teardown, verifiedUrl, waitFor } from "./scenario";
 import { dev, variant } from "../helpers";
 import { CONTAINER_PATHS as P } from "../../postgres-config/paths";
+import { EXPORTER_PORTS } from "../../constructs/monitoring";
 
 jest.setTimeout(900_000);
 
@@ -65,6 +66,10 @@ describeEngine("runtime: query insights and maintenance", () => {
     const r = await s.d.exec(s.name("primary"), ["sh", "-c", `PGPASSWORD="$0" PGSSLMODE=require pgbench -h 127.0.0.1 -U app -c 2 -t 300 -n app`, password], { user: "postgres", timeoutMs: 300_000 });
     expect(r.code).toBe(0);
     meanBefore = await runByCustomer(30);
+    // A statement calling an application function the planner folds: `indexes` must plan it as the
+    // application's role, never as the superuser (the function raises when it is not the app).
+    await appQuery(rw(), "CREATE FUNCTION app_floor() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN IF current_user <> 'app' THEN RAISE EXCEPTION 'planned as %', current_user; END IF; RETURN 0; END$$");
+    for (let i = 0; i < 5; i++) await appQuery(rw(), "SELECT count(*) FROM orders WHERE status = $1 AND customer_id > app_floor()", ["paid"]);
   });
 
   afterAll(async () => {
@@ -104,6 +109,9 @@ describeEngine("runtime: query insights and maintenance", () => {
     const orders = advice.seqScanTables.find((t: { table: string }) => t.table === "public.orders");
     expect(orders).toBeDefined();
     const candidate = orders.candidates.find((c: { queryid: string }) => c.queryid === queryid);
+    const folded = orders.candidates.find((c: { query?: string; error?: string }) => /app_floor/.test(c.query ?? "") || /planned as/.test(c.error ?? ""));
+    expect(folded).toEqual(expect.objectContaining({ columns: ["status", "customer_id"] }));
+    expect(folded.error).toBeUndefined();
     expect(candidate).toEqual(expect.objectContaining({ columns: ["customer_id"], usesIndex: true, recommended: true, create: "CREATE INDEX CONCURRENTLY ON public.orders (customer_id);" }));
     expect(candidate.costAfter).toBeLessThan(candidate.costBefore / 2);
     // Advice only: no index was created, and hypopg is not left installed.
@@ -166,6 +174,16 @@ describeEngine("runtime: query insights and maintenance", () => {
     expect(status.out).toMatch(/^app: vacuum public\.stale /m);
     const jobs = await pgharbor("status");
     expect(jobs.out).toMatch(/^maintenance +ok /m);
+    // The exporter publishes the run, the top statements (by queryid, never by text), wraparound age, dead rows.
+    const metrics = await run(s, "exporter-primary", ["python3", "-c", "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=10).read().decode())", `http://127.0.0.1:${EXPORTER_PORTS.postgres}/metrics`]);
+    expect(metrics).toMatch(/^pgharbor_maintenance_last_vacuumed_tables(\{[^}]*\})? [1-9]/m);
+    expect(metrics).toMatch(/^pgharbor_maintenance_last_ok(\{[^}]*\})? 1$/m);
+    expect(metrics).toMatch(/^pgharbor_maintenance_last_run_timestamp_seconds(\{[^}]*\})? 1\.[0-9.]+e\+09$/m);
+    expect(metrics).toMatch(new RegExp(`^pg_stat_statements_calls_total\\{[^}]*queryid="${queryid}"[^}]*\\} [1-9]`, "m"));
+    expect(metrics).not.toMatch(/^pg_stat_statements_[a-z_]+\{[^}]*(query|SELECT)[^}]*"SELECT/m);
+    expect(metrics).toMatch(/^pgharbor_wraparound_age\{[^}]*datname="app"[^}]*\} \d/m);
+    expect(metrics).toMatch(/^pgharbor_dead_tuples_total(\{[^}]*\})? \d/m);
+    expect(metrics).toMatch(/^pgharbor_transactions_oldest_seconds(\{[^}]*\})? /m);
     // The job is in the crontab, weekly by default.
     expect(await run(s, "backup", ["cat", P.crontab])).toMatch(/^0 5 \* \* 0 root \/usr\/local\/lib\/pgharbor\/backup-job\.sh maintenance /m);
   });

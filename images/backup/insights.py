@@ -214,9 +214,11 @@ def quoted(conn, names):
     return [r["q"] for r in _rows(conn, "SELECT quote_ident(x) AS q FROM unnest(%s::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n", (list(names),))]
 
 
-def _check_candidate(conn, table, columns, statement):
+def _check_candidate(conn, table, columns, statement, role):
     """The planner's estimated cost of `statement` without and with a hypothetical index on
-    `columns`, in a transaction that is rolled back (the hypopg extension included)."""
+    `columns`, in a transaction that is rolled back (the hypopg extension included). The statement
+    is planned as the role that ran it, never as the superuser: planning can call the functions it
+    names (constant folding), and those are the application's."""
     schema, name, *cols = quoted(conn, [table["schema"], table["table"], *columns])
     target = "%s.%s (%s)" % (schema, name, ", ".join(cols))
     try:
@@ -226,6 +228,7 @@ def _check_candidate(conn, table, columns, statement):
                 cur.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
             except psycopg2.Error as e:
                 raise InsightError("hypopg is not available on the server (%s): the image ships postgresql-<major>-hypopg" % str(e).strip().splitlines()[0])
+            cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
             before, _ = _plan_cost(cur, statement)
             cur.execute("SELECT indexname FROM hypopg_create_index(%s)", ("CREATE INDEX ON " + target,))
             hypothetical = cur.fetchone()[0]
@@ -258,7 +261,9 @@ def indexes(cfg, connect, database=None):
         heavy = []
         statements = []
         if _rows(conn, "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"):
-            statements = _rows(conn, "SELECT queryid, query, calls, total_exec_time, mean_exec_time FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel ORDER BY total_exec_time DESC LIMIT 500")
+            # Statements of login roles other than superusers: each is planned as its own role below.
+            statements = _rows(conn, "SELECT s.queryid, s.query, s.calls, s.total_exec_time, s.mean_exec_time, r.rolname AS role FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+                                     "WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.toplevel AND NOT r.rolsuper ORDER BY s.total_exec_time DESC LIMIT 500")
         conn.autocommit = False
         for t in _rows(conn, SEQ_SCAN_TABLES, advice):
             conn.rollback()
@@ -277,7 +282,7 @@ def indexes(cfg, connect, database=None):
                 if any(k[: len(keys)] == keys for k in existing):
                     continue  # an index already leads with these columns
                 try:
-                    check = _check_candidate(conn, t, cols, s["query"])
+                    check = _check_candidate(conn, t, cols, s["query"], s["role"])
                 except psycopg2.Error as e:
                     conn.rollback()
                     candidates.append({"columns": cols, "queryid": str(s["queryid"]), "error": str(e).strip().splitlines()[0]})
