@@ -4,7 +4,8 @@
  * argument errors. The runtime suite (insights.runtime.test.ts) runs the same commands on the engine.
  */
 import { main } from "../cli/main";
-import { capturedPlans, HealthReport, renderHealth } from "../cli/insights";
+import { capturedPlans } from "../cli/insights";
+import { HealthDocument, renderHealth } from "../cli/health";
 import { ExecOptions, ExecResult, Executor } from "../cli/operations";
 
 const LOG = [
@@ -96,10 +97,12 @@ describe("queries", () => {
 });
 
 describe("health", () => {
-  const report = (status: "ok" | "warn" | "critical"): HealthReport => ({
+  const report = (status: "ok" | "warn" | "critical"): HealthDocument => ({
+    format: 1,
     status,
-    at: "2026-11-22T13:00:00+00:00",
-    largest: [{ database: "app", relation: "public.orders", kind: "r", bytes: 100 * 1048576 }],
+    thresholds: {},
+    largest: [{ database: "app", schema: "public", relation: "orders", kind: "table", totalBytes: 100 * 1048576, tableBytes: 80 * 1048576, indexBytes: 20 * 1048576, exact: true }],
+    largestErrors: [],
     checks: [
       { check: "primary", status: "ok", summary: "the primary accepts writes", value: null, details: [] },
       { check: "blocking-locks", status, summary: "1 sessions waiting for a lock", value: 1, details: [] },
@@ -109,13 +112,12 @@ describe("health", () => {
     ["ok", 0],
     ["warn", 1],
     ["critical", 2],
-  ] as const)("%s exits %d (the Nagios convention), text or JSON", async (status, code) => {
+  ] as const)("%s exits %d (the Nagios convention) through the CLI, text or JSON", async (status, code) => {
     const fake = new Fake(() => json(report(status)));
     const text = await run(fake, ["health"]);
     expect(text.code).toBe(code);
     expect(text.out).toBe(renderHealth(report(status)));
-    expect(text.out).toMatch(new RegExp(`^${status.toUpperCase().padEnd(8)} blocking-locks  1 sessions waiting for a lock$`, "m"));
-    expect(text.out).toMatch(/^ {2}app: public\.orders 100\.0 MiB$/m);
+    expect(text.out).toMatch(/blocking-locks.*1 sessions waiting for a lock$/m);
     const asJson = await run(fake, ["health", "--json"]);
     expect([asJson.code, JSON.parse(asJson.out).status]).toEqual([code, status]);
   });

@@ -5,6 +5,7 @@
  */
 import { CONTAINER_PATHS as P } from "../postgres-config/paths";
 import { OperationError } from "./errors";
+import { HealthDocument } from "./health";
 import { Executor, ops } from "./operations";
 
 export const QUERY_ORDER = ["total", "mean", "calls", "rows", "reads"] as const;
@@ -205,31 +206,7 @@ export function renderMaintenance(r: MaintenanceReport): string {
   return `${out.join("\n")}\n`;
 }
 
-export interface HealthCheck {
-  check: string;
-  status: "ok" | "warn" | "critical";
-  summary: string;
-  value: unknown;
-  details: unknown[];
-}
-
-export interface HealthReport {
-  status: "ok" | "warn" | "critical";
-  checks: HealthCheck[];
-  largest: Array<{ database: string; relation: string; kind: string; bytes: number }>;
-  at: string;
-}
-
-export function health(ex: Executor): Promise<HealthReport> {
-  return ops<HealthReport>(ex, ["health"]);
-}
-
-/** The Nagios convention: 0 ok, 1 warn, 2 critical. */
-export const healthExitCode = (h: HealthReport) => ({ ok: 0, warn: 1, critical: 2 })[h.status];
-
-export function renderHealth(h: HealthReport): string {
-  const width = Math.max(...h.checks.map((c) => c.check.length));
-  const lines = h.checks.map((c) => `${c.status.toUpperCase().padEnd(8)} ${c.check.padEnd(width)}  ${c.summary}`);
-  const largest = h.largest.map((r) => `  ${r.database}: ${r.relation} ${mib(r.bytes)}`);
-  return `${lines.join("\n")}\nlargest relations:\n${largest.join("\n") || "  none"}\noverall: ${h.status.toUpperCase()} (${h.at})\n`;
+/** The health document of pgharbor-ops (images/backup/health.py); cli/health.ts prints it. */
+export function health(ex: Executor): Promise<HealthDocument> {
+  return ops<HealthDocument>(ex, ["health"]);
 }

@@ -33,7 +33,8 @@ import {
   verify,
 } from "./operations";
 import { CliExit, registerReview } from "./review";
-import { health, healthExitCode, indexAdvice, lastPlan, renderHealth, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
+import { healthExitCode, renderHealth } from "./health";
+import { health, indexAdvice, lastPlan, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
 
 /** docker exec on the host the environment's primary (and backup container) run on. */
 export class DockerExecutor implements Executor {

@@ -8,7 +8,6 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "images", "backup"))
 
-import health  # noqa: E402
 import insights  # noqa: E402
 
 COLUMNS = ["id", "customer_id", "status", "created_at", "note"]
@@ -104,13 +103,6 @@ class Arguments(unittest.TestCase):
             insights.queries({"appDatabase": "app"}, connect, by="fastest")
         with self.assertRaisesRegex(insights.InsightError, "--limit 0: give a whole number from 1 to 1000"):
             insights.queries({"appDatabase": "app"}, connect, limit=0)
-
-
-class HealthLevels(unittest.TestCase):
-    def test_thresholds_both_ways_and_without_a_critical_one(self):
-        self.assertEqual([health.level(v, 30, 300) for v in (None, 29.9, 30, 299, 300)], ["ok", "ok", "warn", "warn", "critical"])
-        self.assertEqual([health.level(v, 0.9, None, higher_is_worse=False) for v in (0.99, 0.9, 0.89)], ["ok", "warn", "warn"])
-        self.assertEqual(health.level(0.5, 0.9, 0.5, higher_is_worse=False), "critical")
 
 
 if __name__ == "__main__":

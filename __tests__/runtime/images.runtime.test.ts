@@ -91,7 +91,7 @@ describeEngine("runtime: the images pgharbor deploys", () => {
     }
   });
 
-  test.each(["test_pgharbor_ops.py", "test_insights.py"])("pgharbor-ops' unit tests (%s) pass inside the backup image, as postgres (nothing skipped)", (file) => {
+  test.each(["test_pgharbor_ops.py", "test_insights.py", "test_health.py"])("pgharbor-ops' unit tests (%s) pass inside the backup image, as postgres (nothing skipped)", (file) => {
     const r = dockerRun(["--user", "postgres", "-e", "PYTHONDONTWRITEBYTECODE=1", "-v", `${ROOT}/images:/repo/images:ro`, "-v", `${ROOT}/__tests__/python:/repo/__tests__/python:ro`, "--entrypoint", "python3", tag("backup"), "-m", "unittest", "discover", "-s", "/repo/__tests__/python", "-p", file, "-v"]);
     expect(r.out).toMatch(/^Ran \d+ tests in [\d.]+s\n\nOK\n?$/m);
     expect(r.out).not.toMatch(/\.\.\. skipped|skipped=\d+/);

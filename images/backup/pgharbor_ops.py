@@ -15,7 +15,9 @@ stderr; an expected failure is one line on stderr and exit code 1, never a trace
   drill-list                   drill evidence records in the bucket
   status                       the last outcome of every scheduled job
   queries, queries-reset, indexes, maintenance   query insights and routine upkeep (insights.py)
-  health                       ok / warn / critical per check of the primary and its replicas (health.py)
+  health                       primary, replicas, slots, sessions, locks, wraparound, bloat, cache, pg_wal,
+                               autovacuum: ok/warn/critical per check (health.py documents the document);
+                               exit 0 whatever the checks say, 1 when no report could be made
 
 Objects pgBackRest has no command for (logical dumps, drill evidence) go through boto3. Importing this
 module has no side effects: nothing runs until main() is called.
@@ -275,19 +277,21 @@ def pgbackrest(cfg, *args, json_out=True, timeout=None):
     return json.loads(r.stdout) if json_out else r.stdout
 
 
-def connect(sock, port, db):
-    """A connection as the superuser over the local socket (peer authentication)."""
+def connect(sock, port, db, statement_timeout_ms=600000, lock_timeout_ms=None):
+    """A connection as the superuser over the local socket (peer authentication). Timeouts in
+    milliseconds; without lock_timeout_ms the server's lock_timeout applies."""
+    options = "-c statement_timeout=%d" % statement_timeout_ms + (" -c lock_timeout=%d" % lock_timeout_ms if lock_timeout_ms is not None else "")
     try:
         return psycopg2.connect(host=sock, port=port, user="postgres", dbname=db, connect_timeout=10,
-                                application_name="pgharbor-ops", options="-c statement_timeout=600000")
+                                application_name="pgharbor-ops", options=options)
     except psycopg2.Error as e:
         raise Failure("cannot connect to %s: %s" % (db, str(e).strip()[-400:]))
 
 
-def query(sock, port, db, sql, params=None):
+def query(sock, port, db, sql, params=None, statement_timeout_ms=600000, lock_timeout_ms=None):
     """The rows of one statement, run as the superuser over the local socket (peer authentication),
     values passed as parameters (psycopg2 binds them; nothing is spliced into SQL text)."""
-    conn = connect(sock, port, db)
+    conn = connect(sock, port, db, statement_timeout_ms, lock_timeout_ms)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -755,6 +759,19 @@ def server(cfg):
     return lambda db: connect(cfg["socketDir"], 5432, db)
 
 
+def health_report(cfg, args):
+    """The health document (health.py). Its statements run for at most a minute and wait at most two
+    seconds for a lock: a look at a struggling server must neither hang nor queue behind a lock."""
+    sock = cfg["socketDir"]
+
+    def q(db, sql, params=None):
+        return query(sock, 5432, db, sql, params, statement_timeout_ms=60000, lock_timeout_ms=2000)
+    try:
+        return health.report(cfg, q)
+    except health.ThresholdError as e:
+        raise Failure("%s (in the settings file %s)" % (e, config_file())) from None
+
+
 def maintenance(cfg, args):
     report = insights.maintenance(cfg, server(cfg), dry_run=args.dry_run)
     for d in report["databases"]:
@@ -807,7 +824,7 @@ def main(argv):
           "queries": lambda c, a: insights.queries(c, server(c), a.by, a.limit, a.database, a.all_roles),
           "queries-reset": lambda c, a: insights.queries_reset(c, server(c)),
           "indexes": lambda c, a: insights.indexes(c, server(c), a.database),
-          "health": lambda c, a: health.report(c, server(c)),
+          "health": health_report,
           "maintenance": maintenance}[args.cmd]
     try:
         result = fn(load_config(), args)
