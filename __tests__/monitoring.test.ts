@@ -1,8 +1,11 @@
 import { readFileSync } from "fs";
 import { join } from "path";
 import { alertRules, metricsOf } from "../monitoring-config/alerts";
-import { queryMetricNames } from "../monitoring-config/queries";
-import { buildStack, containers, dev, file, prod, synthEnv } from "./helpers";
+import { COLLECTORS, queryMetricNames } from "../monitoring-config/queries";
+import { buildApp } from "../stacks/app";
+import { EnvironmentConfig } from "../stacks/environments";
+import { PgharborConfigError } from "../constructs/errors";
+import { buildStack, containers, dev, file, prod, synthEnv, variant } from "./helpers";
 
 describe("Monitoring (dev)", () => {
   const json = synthEnv(dev);
@@ -40,6 +43,28 @@ describe("Monitoring (dev)", () => {
   test("no monitoring port is published", () => {
     for (const n of Object.keys(c).filter((x) => /exporter|probe|prometheus/.test(x))) expect(c[n].ports).toBeUndefined();
   });
+  test("every server's exporter turns on the wraparound and long-transaction collectors, not 0.17.1's stat_statements (fixed at 100 statements)", () => {
+    for (const n of ["pgharbor-dev-exporter-primary", "pgharbor-dev-exporter-replica-1"]) {
+      expect(c[n].command).toEqual(["prometheus-postgres-exporter", "--web.listen-address=:9187", "--extend.query-path=/etc/pgharbor/monitoring/queries.yaml", "--collector.database_wraparound", "--collector.long_running_transactions"]);
+    }
+  });
+  test("the top statements: the environment's N by total execution time, grouped to one row per label set, no query text", () => {
+    const q = file(c["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml");
+    const statements = /^pgharbor_statements:\n {2}query: "(.*)"$/m.exec(q)![1];
+    expect(statements).toMatch(/GROUP BY s\.userid, d\.datname, s\.queryid ORDER BY sum\(s\.total_exec_time\) DESC LIMIT 20$/);
+    expect(statements).not.toMatch(/\bquery\b(?!id)/);
+    const prodQ = file(containers(synthEnv(variant(prod, { monitoring: { topStatements: 5 } })))["pgharbor-prod-exporter-replica-2"], "/etc/pgharbor/monitoring/queries.yaml");
+    expect(prodQ).toMatch(/DESC LIMIT 5"$/m);
+  });
+  test("dead tuples and maintenance: primary-only (no row on a standby), one row on the primary even with nothing to report", () => {
+    const q = file(c["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml");
+    for (const name of ["pgharbor_tuples", "pgharbor_worst_table", "pgharbor_maintenance"]) expect([name, new RegExp(`^${name}:\\n {2}query: ".*(WHERE|HAVING) NOT pg_is_in_recovery\\(\\)"$`, "m").test(q)]).toEqual([name, true]);
+    // An aggregate without GROUP BY returns a row whatever WHERE says: the standby filter is HAVING.
+    expect(q).toMatch(/FROM pg_stat_user_tables HAVING NOT pg_is_in_recovery\(\)"$/m);
+    expect(q).toMatch(/FROM \(SELECT\) AS one LEFT JOIN LATERAL \(SELECT finished_at, ok, analyzed, vacuumed FROM pgharbor\.maintenance_runs ORDER BY finished_at DESC, id DESC LIMIT 1\)/);
+    expect(q).toMatch(/WHERE n_dead_tup >= 10000 ORDER BY ratio DESC/);
+    expect(file(containers(synthEnv(variant(dev, { monitoring: { deadTupleMinCount: 500 } })))["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml")).toMatch(/WHERE n_dead_tup >= 500 ORDER BY/);
+  });
   test("Prometheus is optional", () => {
     const { stack } = buildStack({ ...dev, monitoring: { prometheus: false } });
     expect(stack.monitoring.containers.map((x) => x.name)).not.toContain("pgharbor-dev-prometheus");
@@ -66,12 +91,39 @@ describe("alert thresholds derive from the environment", () => {
   test("every metric a rule reads is produced by a deployed exporter or the probe", () => {
     // The probe's names come from its source: a rule reading a name the probe never writes fails here.
     const probeNames = [...readFileSync(join(__dirname, "..", "images", "monitoring", "rpo_probe.py"), "utf8").matchAll(/"(pgharbor_[a-z_]+)"/g)].map((m) => m[1]);
-    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_pools_client_waiting_connections", ...probeNames]);
+    const produced = new Set([...queryMetricNames(), ...Object.values(COLLECTORS).flat(), "pg_up", "pgbouncer_pools_client_waiting_connections", ...probeNames]);
     const { stack } = buildStack(dev);
     for (const r of alertRules(stack.monitoring.alertInput)) {
       expect([r.alert, metricsOf(r.expr).length > 0]).toEqual([r.alert, true]);
       for (const m of metricsOf(r.expr)) expect([r.alert, m, produced.has(m)]).toEqual([r.alert, m, true]);
     }
+  });
+});
+
+/** The message pgharbor refuses `env` with (environment, field, value, problem, fix on each line). */
+function refusal(env: EnvironmentConfig): string {
+  try {
+    buildApp({ environments: [env], outdir: "/tmp/pgharbor-monitoring-unused" });
+  } catch (e) {
+    expect(e).toBeInstanceOf(PgharborConfigError);
+    for (const line of (e as Error).message.split("\n")) expect(line).toMatch(/^\[[a-z0-9/.-]+\] .+ = .+: .+\. Fix: .+\.$/);
+    return (e as Error).message;
+  }
+  throw new Error("synthesised without an error");
+}
+
+describe("bad monitoring settings fail synth, naming environment, field, value and fix", () => {
+  const m = (monitoring: Record<string, unknown>, base: EnvironmentConfig = dev) => variant(base, { monitoring });
+  test.each([
+    ["no statements", m({ topStatements: 0 }), /^\[dev\/monitoring\] topStatements = 0: must be a whole number of statements from 1 to 100 \(each is 6 series per server\)\. Fix: use e\.g\. 20\.$/],
+    ["statements past the bound", m({ topStatements: 500 }), /^\[dev\/monitoring\] topStatements = 500: must be a whole number of statements from 1 to 100/],
+    ["fractional statements", m({ topStatements: 2.5 }), /^\[dev\/monitoring\] topStatements = 2\.5: must be a whole number/],
+    ["dead tuple minimum zero", m({ deadTupleMinCount: 0 }), /^\[dev\/monitoring\] deadTupleMinCount = 0: must be a whole number of dead tuples from 1 to 1000000000\. Fix: use e\.g\. 10000 \(smaller tables churn harmlessly\)\.$/],
+    ["a typo", m({ topStatement: 10 }), /^\[dev\/monitoring\] topStatement = 10: .*did you mean "topStatements"/],
+    ["a string for a number", m({ deadTupleMinCount: "10k" }), /^\[dev\/monitoring\] deadTupleMinCount = "10k": must be a number/],
+  ] as Array<[string, EnvironmentConfig, RegExp]>)("%s", (_n, env, message) => expect(refusal(env)).toMatch(message));
+  test("every range problem at once, one line each", () => {
+    expect(refusal(m({ topStatements: 0, deadTupleMinCount: 0.5 })).split("\n")).toHaveLength(2);
   });
 });
 

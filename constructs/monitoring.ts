@@ -8,7 +8,7 @@ import { parameterNumber } from "../postgres-config/parameter-policy";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
-import { renderQueriesYaml } from "../monitoring-config/queries";
+import { collectorFlags, DEFAULT_QUERY_OPTIONS, QueryOptions, renderQueriesYaml } from "../monitoring-config/queries";
 import { PROBE_PORT } from "../monitoring-config/probe";
 import { renderPrometheusConfig, ScrapeTarget } from "../monitoring-config/prometheus";
 import { BackupCron } from "./backup-cron";
@@ -36,6 +36,14 @@ export interface MonitoringProps {
   readonly probeIntervalSeconds?: number;
   /** @default 14 */
   readonly certificateWarningDays?: number;
+  /**
+   * Statements each server's exporter reports from pg_stat_statements: the top N by total execution
+   * time, each as 6 series labelled with queryid, database and role (never the query text).
+   * @default 20
+   */
+  readonly topStatements?: number;
+  /** pgharbor_worst_table only ranks tables with at least this many dead tuples: small tables churn harmlessly. @default 10000 */
+  readonly deadTupleMinCount?: number;
 }
 
 export const MONITORING_PATHS = {
@@ -80,6 +88,13 @@ export class Monitoring extends Construct {
         fix: `lower probeIntervalSeconds to at most ${maxInterval}, or raise rpoSeconds to at least ${probeInterval * 2}`,
       },
     ]);
+    const topStatements = props.topStatements ?? DEFAULT_QUERY_OPTIONS.topStatements;
+    const deadMin = props.deadTupleMinCount ?? DEFAULT_QUERY_OPTIONS.deadTupleMinCount;
+    check(`${env}/monitoring`, [
+      { when: !isInt(topStatements) || topStatements < 1 || topStatements > 100, field: "topStatements", value: topStatements, problem: "must be a whole number of statements from 1 to 100 (each is 6 series per server)", fix: "use e.g. 20" },
+      { when: !isInt(deadMin) || deadMin < 1 || deadMin > 1_000_000_000, field: "deadTupleMinCount", value: deadMin, problem: "must be a whole number of dead tuples from 1 to 1000000000", fix: "use e.g. 10000 (smaller tables churn harmlessly)" },
+    ]);
+    const queryOptions: QueryOptions = { topStatements, deadTupleMinCount: deadMin };
     const host = props.host ?? primary.host;
     const image = host.monitoringImage().imageId;
     const conf = primary.confInput();
@@ -127,13 +142,13 @@ export class Monitoring extends Construct {
         new Container(this, `exporter-${role}`, {
           ...common(name),
           // --extend.query-path is deprecated in postgres_exporter 0.17 but still the one way to add queries.
-          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`],
+          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, ...collectorFlags()],
           env: [
             `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
             `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,
             `DATA_SOURCE_PASS=${monitorPw}`,
           ],
-          upload: [caUpload, configUpload(MONITORING_PATHS.queries, literal(renderQueriesYaml()))],
+          upload: [caUpload, configUpload(MONITORING_PATHS.queries, literal(renderQueriesYaml(queryOptions)))],
           healthcheck: httpHealth(EXPORTER_PORTS.postgres, "/metrics"),
         }),
       );

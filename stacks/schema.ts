@@ -116,6 +116,8 @@ export const monitoringSchema = z.strictObject({
   prometheus: bool.optional(),
   probeIntervalSeconds: num.optional(),
   certificateWarningDays: num.optional(),
+  topStatements: num.optional(),
+  deadTupleMinCount: num.optional(),
 });
 
 export const stateSchema = z.discriminatedUnion("kind", [
