@@ -42,7 +42,19 @@ export interface MonitoringProps {
    * @default 20
    */
   readonly topStatements?: number;
-  /** pgharbor_worst_table only ranks tables with at least this many dead tuples: small tables churn harmlessly. @default 10000 */
+  /**
+   * Transaction or multixact ID age of a database that raises WraparoundAgeHigh; above the primary's
+   * autovacuum_freeze_max_age and autovacuum_multixact_freeze_max_age (autovacuum freezes from there).
+   * @default 500000000
+   */
+  readonly wraparoundWarningAge?: number;
+  /** The age that raises WraparoundAgeCritical (PostgreSQL stops writes near 2.1 billion). @default 1000000000 */
+  readonly wraparoundCriticalAge?: number;
+  /** A transaction open longer than this, seconds, raises LongTransactionOpen. @default 300 */
+  readonly longTransactionSeconds?: number;
+  /** Share of dead tuples in a table that raises DeadTuplesHigh (dead / (live + dead)). @default 0.2 */
+  readonly deadTupleRatio?: number;
+  /** pgharbor_worst_table (and with it DeadTuplesHigh) only ranks tables with at least this many dead tuples: small tables churn harmlessly. @default 10000 */
   readonly deadTupleMinCount?: number;
 }
 
@@ -52,6 +64,9 @@ export const MONITORING_PATHS = {
   alertRules: "/etc/pgharbor/monitoring/alerts.yml",
   tsdb: "/var/lib/prometheus/pgharbor",
 } as const;
+
+/** PostgreSQL's defaults (pgharbor leaves both alone unless `parameters` sets them). */
+const FREEZE_MAX_AGE_DEFAULTS = { autovacuum_freeze_max_age: 200_000_000, autovacuum_multixact_freeze_max_age: 400_000_000 };
 
 export const EXPORTER_PORTS = { postgres: 9187, pgbouncer: 9127, probe: PROBE_PORT } as const;
 
@@ -89,15 +104,40 @@ export class Monitoring extends Construct {
       },
     ]);
     const topStatements = props.topStatements ?? DEFAULT_QUERY_OPTIONS.topStatements;
+    const warnAge = props.wraparoundWarningAge ?? 500_000_000;
+    const critAge = props.wraparoundCriticalAge ?? 1_000_000_000;
+    const longTx = props.longTransactionSeconds ?? 300;
+    const deadRatio = props.deadTupleRatio ?? 0.2;
     const deadMin = props.deadTupleMinCount ?? DEFAULT_QUERY_OPTIONS.deadTupleMinCount;
+    const isAge = (v: number) => isInt(v) && v >= 1_000_000 && v <= 2_000_000_000;
     check(`${env}/monitoring`, [
       { when: !isInt(topStatements) || topStatements < 1 || topStatements > 100, field: "topStatements", value: topStatements, problem: "must be a whole number of statements from 1 to 100 (each is 6 series per server)", fix: "use e.g. 20" },
+      // Up to 2 billion: PostgreSQL's own warnings start about 40 million before its stop near 2.1 billion.
+      { when: !isAge(warnAge), field: "wraparoundWarningAge", value: warnAge, problem: "must be a whole number of transactions from 1000000 to 2000000000", fix: "use e.g. 500000000" },
+      { when: !isAge(critAge), field: "wraparoundCriticalAge", value: critAge, problem: "must be a whole number of transactions from 1000000 to 2000000000", fix: "use e.g. 1000000000 (PostgreSQL stops writes near 2.1 billion)" },
+      { when: !isInt(longTx) || longTx < 10 || longTx > 86400, field: "longTransactionSeconds", value: longTx, problem: "must be a whole number of seconds from 10 to 86400", fix: "use e.g. 300" },
+      { when: typeof deadRatio !== "number" || !(deadRatio > 0 && deadRatio < 1), field: "deadTupleRatio", value: deadRatio, problem: "must be a share of dead tuples above 0 and below 1", fix: "use e.g. 0.2 (20 % of a table's tuples dead)" },
       { when: !isInt(deadMin) || deadMin < 1 || deadMin > 1_000_000_000, field: "deadTupleMinCount", value: deadMin, problem: "must be a whole number of dead tuples from 1 to 1000000000", fix: "use e.g. 10000 (smaller tables churn harmlessly)" },
+    ]);
+    const conf = primary.confInput();
+    // Autovacuum starts freezing a table at autovacuum_freeze_max_age (multixacts: their own limit), so
+    // ages up to there are normal operation: a warning at or below it would always be firing.
+    const [freezeName, freezeMax] = Object.entries(FREEZE_MAX_AGE_DEFAULTS)
+      .map(([name, dflt]) => [name, parameterNumber(primary.majorVersion, conf.parameters ?? {}, name) ?? dflt] as const)
+      .reduce((a, b) => (b[1] > a[1] ? b : a));
+    check(`${env}/monitoring`, [
+      {
+        when: warnAge <= freezeMax,
+        field: "wraparoundWarningAge",
+        value: warnAge,
+        problem: `is not above the primary's ${freezeName} (${freezeMax}), where autovacuum starts freezing: the alert would fire in normal operation`,
+        fix: `raise wraparoundWarningAge above ${freezeMax}, or lower ${freezeName}`,
+      },
+      { when: critAge <= warnAge, field: "wraparoundCriticalAge", value: critAge, problem: `is not above wraparoundWarningAge (${warnAge})`, fix: `raise wraparoundCriticalAge above ${warnAge}, or lower wraparoundWarningAge` },
     ]);
     const queryOptions: QueryOptions = { topStatements, deadTupleMinCount: deadMin };
     const host = props.host ?? primary.host;
     const image = host.monitoringImage().imageId;
-    const conf = primary.confInput();
     this.alertInput = {
       environment: env,
       rpoSeconds: primary.rpoSeconds,
@@ -111,6 +151,11 @@ export class Monitoring extends Construct {
       certificateWarningDays: certDays,
       drillIntervalSeconds: backup.schedules.drill ? maxIntervalMinutes(parseCron(backup.schedules.drill)) * 60 : undefined,
       logicalIntervalSeconds: backup.schedules.logical ? maxIntervalMinutes(parseCron(backup.schedules.logical)) * 60 : undefined,
+      wraparoundWarningAge: warnAge,
+      wraparoundCriticalAge: critAge,
+      longTransactionSeconds: longTx,
+      deadTupleRatio: deadRatio,
+      deadTupleMinCount: deadMin,
     };
     this.alertRules = renderAlertRules(this.alertInput);
     const monitorPw = primary.passwords.monitor.result;

@@ -117,6 +117,10 @@ export const monitoringSchema = z.strictObject({
   probeIntervalSeconds: num.optional(),
   certificateWarningDays: num.optional(),
   topStatements: num.optional(),
+  wraparoundWarningAge: num.optional(),
+  wraparoundCriticalAge: num.optional(),
+  longTransactionSeconds: num.optional(),
+  deadTupleRatio: num.optional(),
   deadTupleMinCount: num.optional(),
 });
 
