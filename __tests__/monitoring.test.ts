@@ -1,8 +1,11 @@
 import { readFileSync } from "fs";
 import { join } from "path";
-import { alertRules, metricsOf } from "../monitoring-config/alerts";
-import { queryMetricNames } from "../monitoring-config/queries";
-import { buildStack, containers, dev, file, prod, synthEnv } from "./helpers";
+import { alertRules, evalMinutes, metricsOf } from "../monitoring-config/alerts";
+import { COLLECTORS, queryMetricNames } from "../monitoring-config/queries";
+import { buildApp } from "../stacks/app";
+import { EnvironmentConfig } from "../stacks/environments";
+import { PgharborConfigError } from "../constructs/errors";
+import { buildStack, containers, dev, file, prod, staging, synthEnv, variant } from "./helpers";
 
 describe("Monitoring (dev)", () => {
   const json = synthEnv(dev);
@@ -40,6 +43,28 @@ describe("Monitoring (dev)", () => {
   test("no monitoring port is published", () => {
     for (const n of Object.keys(c).filter((x) => /exporter|probe|prometheus/.test(x))) expect(c[n].ports).toBeUndefined();
   });
+  test("every server's exporter turns on the wraparound and long-transaction collectors, not 0.17.1's stat_statements (fixed at 100 statements)", () => {
+    for (const n of ["pgharbor-dev-exporter-primary", "pgharbor-dev-exporter-replica-1"]) {
+      expect(c[n].command).toEqual(["prometheus-postgres-exporter", "--web.listen-address=:9187", "--extend.query-path=/etc/pgharbor/monitoring/queries.yaml", "--collector.database_wraparound", "--collector.long_running_transactions"]);
+    }
+  });
+  test("the top statements: the environment's N by total execution time, grouped to one row per label set, no query text", () => {
+    const q = file(c["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml");
+    const statements = /^pgharbor_statements:\n {2}query: "(.*)"$/m.exec(q)![1];
+    expect(statements).toMatch(/GROUP BY s\.userid, d\.datname, s\.queryid ORDER BY sum\(s\.total_exec_time\) DESC LIMIT 20$/);
+    expect(statements).not.toMatch(/\bquery\b(?!id)/);
+    const prodQ = file(containers(synthEnv(variant(prod, { monitoring: { topStatements: 5 } })))["pgharbor-prod-exporter-replica-2"], "/etc/pgharbor/monitoring/queries.yaml");
+    expect(prodQ).toMatch(/DESC LIMIT 5"$/m);
+  });
+  test("dead tuples and maintenance: primary-only (no row on a standby), one row on the primary even with nothing to report", () => {
+    const q = file(c["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml");
+    for (const name of ["pgharbor_tuples", "pgharbor_worst_table", "pgharbor_maintenance"]) expect([name, new RegExp(`^${name}:\\n {2}query: ".*(WHERE|HAVING) NOT pg_is_in_recovery\\(\\)"$`, "m").test(q)]).toEqual([name, true]);
+    // An aggregate without GROUP BY returns a row whatever WHERE says: the standby filter is HAVING.
+    expect(q).toMatch(/FROM pg_stat_user_tables HAVING NOT pg_is_in_recovery\(\)"$/m);
+    expect(q).toMatch(/FROM \(SELECT\) AS one LEFT JOIN LATERAL \(SELECT finished_at, ok, analyzed, vacuumed FROM pgharbor\.maintenance_runs ORDER BY finished_at DESC, id DESC LIMIT 1\)/);
+    expect(q).toMatch(/WHERE n_dead_tup >= 10000 ORDER BY ratio DESC/);
+    expect(file(containers(synthEnv(variant(dev, { monitoring: { deadTupleMinCount: 500 } })))["pgharbor-dev-exporter-primary"], "/etc/pgharbor/monitoring/queries.yaml")).toMatch(/WHERE n_dead_tup >= 500 ORDER BY/);
+  });
   test("Prometheus is optional", () => {
     const { stack } = buildStack({ ...dev, monitoring: { prometheus: false } });
     expect(stack.monitoring.containers.map((x) => x.name)).not.toContain("pgharbor-dev-prometheus");
@@ -59,19 +84,91 @@ describe("alert thresholds derive from the environment", () => {
     ["DiffBackupTooOld", `time() - pgharbor_backup_last_completed_timestamp_seconds{type="diff"} > ${1.5 * 2 * 86400}`, `time() - pgharbor_backup_last_completed_timestamp_seconds{type="diff"} > ${1.5 * 2 * 86400}`],
     ["RestoreDrillOverdue", `time() - pgharbor_drill_last_success_timestamp_seconds > ${1.5 * 7 * 86400}`, `time() - pgharbor_drill_last_success_timestamp_seconds > ${1.5 * 7 * 86400}`],
     ["LogicalBackupTooOld", `time() - pgharbor_logical_backup_last_completed_timestamp_seconds > ${1.5 * 86400}`, `time() - pgharbor_logical_backup_last_completed_timestamp_seconds > ${1.5 * 86400}`],
+    ["WraparoundAgeHigh", "max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > 500000000 or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > 500000000", "max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > 500000000 or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > 500000000"],
+    ["WraparoundAgeCritical", "max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > 1000000000 or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > 1000000000", "max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > 1000000000 or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > 1000000000"],
+    ["LongTransactionOpen", "pg_long_running_transactions_oldest_timestamp_seconds > 300", "pg_long_running_transactions_oldest_timestamp_seconds > 300"],
+    ["DeadTuplesHigh", "pgharbor_worst_table_dead_ratio > 0.2 and pgharbor_worst_table_dead_tuples >= 10000", "pgharbor_worst_table_dead_ratio > 0.2 and pgharbor_worst_table_dead_tuples >= 10000"],
+    ["MaintenanceFailed", "pgharbor_maintenance_last_ok == 0 and pgharbor_maintenance_last_run_timestamp_seconds > 0", "pgharbor_maintenance_last_ok == 0 and pgharbor_maintenance_last_run_timestamp_seconds > 0"],
   ])("%s: dev and prod", (name, devExpr, prodExpr) => {
     expect(rule(dev, name)).toBe(devExpr);
     expect(rule(prod, name)).toBe(prodExpr);
   });
+  test("the README's alert table is dev's rules, in order, word for word", () => {
+    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+    const table = readme.split("\n").filter((l) => /^\| [A-Z][A-Za-z]+ \| (warning|critical) \| `/.test(l));
+    const { stack } = buildStack(dev);
+    expect(table).toEqual(alertRules(stack.monitoring.alertInput).map((r) => `| ${r.alert} | ${r.severity} | \`${r.expr}\` for ${r.for} | ${r.summary} | ${r.response} |`));
+  });
   test("every metric a rule reads is produced by a deployed exporter or the probe", () => {
     // The probe's names come from its source: a rule reading a name the probe never writes fails here.
     const probeNames = [...readFileSync(join(__dirname, "..", "images", "monitoring", "rpo_probe.py"), "utf8").matchAll(/"(pgharbor_[a-z_]+)"/g)].map((m) => m[1]);
-    const produced = new Set([...queryMetricNames(), "pg_up", "pgbouncer_pools_client_waiting_connections", ...probeNames]);
+    const produced = new Set([...queryMetricNames(), ...Object.values(COLLECTORS).flat(), "pg_up", "pgbouncer_pools_client_waiting_connections", ...probeNames]);
     const { stack } = buildStack(dev);
     for (const r of alertRules(stack.monitoring.alertInput)) {
       expect([r.alert, metricsOf(r.expr).length > 0]).toEqual([r.alert, true]);
       for (const m of metricsOf(r.expr)) expect([r.alert, m, produced.has(m)]).toEqual([r.alert, m, true]);
     }
+  });
+});
+
+describe("query-insight and maintenance thresholds come from the monitoring section", () => {
+  const rules = (monitoring: Record<string, unknown>) => alertRules(buildStack(variant(dev, { monitoring })).stack.monitoring.alertInput);
+  const expr = (monitoring: Record<string, unknown>, name: string) => rules(monitoring).find((r) => r.alert === name)!.expr;
+  test("each setting reaches its rule", () => {
+    const m = { wraparoundWarningAge: 600_000_000, wraparoundCriticalAge: 1_500_000_000, longTransactionSeconds: 60, deadTupleRatio: 0.5, deadTupleMinCount: 100 };
+    expect(expr(m, "WraparoundAgeHigh")).toBe("max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > 600000000 or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > 600000000");
+    expect(expr(m, "WraparoundAgeCritical")).toContain("> 1500000000");
+    expect(expr(m, "LongTransactionOpen")).toBe("pg_long_running_transactions_oldest_timestamp_seconds > 60");
+    expect(expr(m, "DeadTuplesHigh")).toBe("pgharbor_worst_table_dead_ratio > 0.5 and pgharbor_worst_table_dead_tuples >= 100");
+  });
+  test("a warning age below the defaults is allowed once autovacuum_freeze_max_age is lowered with it", () => {
+    const env = variant(dev, { primary: { ...dev.primary, parameters: { autovacuum_freeze_max_age: 100_000_000, autovacuum_multixact_freeze_max_age: 150_000_000 } }, monitoring: { wraparoundWarningAge: 160_000_000 } });
+    expect(alertRules(buildStack(env).stack.monitoring.alertInput).find((r) => r.alert === "WraparoundAgeHigh")!.expr).toContain("> 160000000");
+  });
+  // Samples every minute; the last one stands for 5 minutes (Prometheus' lookback), and a rule needs
+  // its condition through the whole `for` before the evaluation.
+  test("every promtool case's series reach to 2 minutes before its evaluation (a `for` longer than 10m moves it)", () => {
+    for (const env of [dev, staging, prod]) {
+      for (const r of alertRules(buildStack(env).stack.monitoring.alertInput)) {
+        for (const [series, values] of [...r.fires.series, ...r.quiet.series]) expect([r.alert, series, Number(/x(\d+)$/.exec(values)![1]) >= evalMinutes(r) - 2]).toEqual([r.alert, series, true]);
+      }
+    }
+    expect(evalMinutes(alertRules(buildStack(dev).stack.monitoring.alertInput).find((r) => r.alert === "DeadTuplesHigh")!)).toBe(32);
+  });
+});
+
+/** The message pgharbor refuses `env` with (environment, field, value, problem, fix on each line). */
+function refusal(env: EnvironmentConfig): string {
+  try {
+    buildApp({ environments: [env], outdir: "/tmp/pgharbor-monitoring-unused" });
+  } catch (e) {
+    expect(e).toBeInstanceOf(PgharborConfigError);
+    for (const line of (e as Error).message.split("\n")) expect(line).toMatch(/^\[[a-z0-9/.-]+\] .+ = .+: .+\. Fix: .+\.$/);
+    return (e as Error).message;
+  }
+  throw new Error("synthesised without an error");
+}
+
+describe("bad monitoring thresholds fail synth, naming environment, field, value and fix", () => {
+  const m = (monitoring: Record<string, unknown>, base: EnvironmentConfig = dev) => variant(base, { monitoring });
+  test.each([
+    ["no statements", m({ topStatements: 0 }), /^\[dev\/monitoring\] topStatements = 0: must be a whole number of statements from 1 to 100 \(each is 6 series per server\)\. Fix: use e\.g\. 20\.$/],
+    ["statements past the bound", m({ topStatements: 500 }), /^\[dev\/monitoring\] topStatements = 500: must be a whole number of statements from 1 to 100/],
+    ["fractional statements", m({ topStatements: 2.5 }), /^\[dev\/monitoring\] topStatements = 2\.5: must be a whole number/],
+    ["warning age past wraparound", m({ wraparoundWarningAge: 3_000_000_000 }), /^\[dev\/monitoring\] wraparoundWarningAge = 3000000000: must be a whole number of transactions from 1000000 to 2000000000\. Fix: use e\.g\. 500000000\.$/],
+    ["critical age past wraparound", m({ wraparoundCriticalAge: 2_100_000_000 }), /^\[dev\/monitoring\] wraparoundCriticalAge = 2100000000: must be a whole number of transactions from 1000000 to 2000000000\. Fix: use e\.g\. 1000000000 \(PostgreSQL stops writes near 2\.1 billion\)\.$/],
+    ["warning at autovacuum's own freezing age", m({ wraparoundWarningAge: 200_000_000 }), /^\[dev\/monitoring\] wraparoundWarningAge = 200000000: is not above the primary's autovacuum_multixact_freeze_max_age \(400000000\), where autovacuum starts freezing: the alert would fire in normal operation\. Fix: raise wraparoundWarningAge above 400000000, or lower autovacuum_multixact_freeze_max_age\.$/],
+    ["warning below a raised autovacuum_freeze_max_age", variant(prod, { primary: { ...prod.primary, parameters: { autovacuum_freeze_max_age: 800_000_000 } } }), /^\[prod\/monitoring\] wraparoundWarningAge = 500000000: is not above the primary's autovacuum_freeze_max_age \(800000000\).*Fix: raise wraparoundWarningAge above 800000000, or lower autovacuum_freeze_max_age\.$/],
+    ["critical not above warning", m({ wraparoundWarningAge: 900_000_000, wraparoundCriticalAge: 800_000_000 }), /^\[dev\/monitoring\] wraparoundCriticalAge = 800000000: is not above wraparoundWarningAge \(900000000\)\. Fix: raise wraparoundCriticalAge above 900000000, or lower wraparoundWarningAge\.$/],
+    ["long transaction threshold too short", m({ longTransactionSeconds: 5 }), /^\[dev\/monitoring\] longTransactionSeconds = 5: must be a whole number of seconds from 10 to 86400\. Fix: use e\.g\. 300\.$/],
+    ["dead ratio as a percentage", m({ deadTupleRatio: 20 }), /^\[dev\/monitoring\] deadTupleRatio = 20: must be a share of dead tuples above 0 and below 1\. Fix: use e\.g\. 0\.2 \(20 % of a table's tuples dead\)\.$/],
+    ["dead ratio zero", m({ deadTupleRatio: 0 }), /^\[dev\/monitoring\] deadTupleRatio = 0: must be a share/],
+    ["dead tuple minimum zero", m({ deadTupleMinCount: 0 }), /^\[dev\/monitoring\] deadTupleMinCount = 0: must be a whole number of dead tuples from 1 to 1000000000\. Fix: use e\.g\. 10000 \(smaller tables churn harmlessly\)\.$/],
+    ["a typo", m({ longTransactionSecond: 60 }), /^\[dev\/monitoring\] longTransactionSecond = 60: .*did you mean "longTransactionSeconds"/],
+    ["a string for a number", m({ deadTupleRatio: "20%" }), /^\[dev\/monitoring\] deadTupleRatio = "20%": must be a number/],
+  ] as Array<[string, EnvironmentConfig, RegExp]>)("%s", (_n, env, message) => expect(refusal(env)).toMatch(message));
+  test("every range problem at once, one line each", () => {
+    expect(refusal(m({ topStatements: 0, longTransactionSeconds: 1, deadTupleRatio: 2 })).split("\n")).toHaveLength(3);
   });
 });
 

@@ -8,7 +8,7 @@ import { parameterNumber } from "../postgres-config/parameter-policy";
 import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { ROLE_NAMES } from "../postgres-config/roles";
 import { AlertInput, renderAlertRules } from "../monitoring-config/alerts";
-import { renderQueriesYaml } from "../monitoring-config/queries";
+import { collectorFlags, DEFAULT_QUERY_OPTIONS, QueryOptions, renderQueriesYaml } from "../monitoring-config/queries";
 import { PROBE_PORT } from "../monitoring-config/probe";
 import { renderPrometheusConfig, ScrapeTarget } from "../monitoring-config/prometheus";
 import { BackupCron } from "./backup-cron";
@@ -36,6 +36,26 @@ export interface MonitoringProps {
   readonly probeIntervalSeconds?: number;
   /** @default 14 */
   readonly certificateWarningDays?: number;
+  /**
+   * Statements each server's exporter reports from pg_stat_statements: the top N by total execution
+   * time, each as 6 series labelled with queryid, database and role (never the query text).
+   * @default 20
+   */
+  readonly topStatements?: number;
+  /**
+   * Transaction or multixact ID age of a database that raises WraparoundAgeHigh; above the primary's
+   * autovacuum_freeze_max_age and autovacuum_multixact_freeze_max_age (autovacuum freezes from there).
+   * @default 500000000
+   */
+  readonly wraparoundWarningAge?: number;
+  /** The age that raises WraparoundAgeCritical (PostgreSQL stops writes near 2.1 billion). @default 1000000000 */
+  readonly wraparoundCriticalAge?: number;
+  /** A transaction open longer than this, seconds, raises LongTransactionOpen. @default 300 */
+  readonly longTransactionSeconds?: number;
+  /** Share of dead tuples in a table that raises DeadTuplesHigh (dead / (live + dead)). @default 0.2 */
+  readonly deadTupleRatio?: number;
+  /** pgharbor_worst_table (and with it DeadTuplesHigh) only ranks tables with at least this many dead tuples: small tables churn harmlessly. @default 10000 */
+  readonly deadTupleMinCount?: number;
 }
 
 export const MONITORING_PATHS = {
@@ -44,6 +64,9 @@ export const MONITORING_PATHS = {
   alertRules: "/etc/pgharbor/monitoring/alerts.yml",
   tsdb: "/var/lib/prometheus/pgharbor",
 } as const;
+
+/** PostgreSQL's defaults (pgharbor leaves both alone unless `parameters` sets them). */
+const FREEZE_MAX_AGE_DEFAULTS = { autovacuum_freeze_max_age: 200_000_000, autovacuum_multixact_freeze_max_age: 400_000_000 };
 
 export const EXPORTER_PORTS = { postgres: 9187, pgbouncer: 9127, probe: PROBE_PORT } as const;
 
@@ -80,9 +103,41 @@ export class Monitoring extends Construct {
         fix: `lower probeIntervalSeconds to at most ${maxInterval}, or raise rpoSeconds to at least ${probeInterval * 2}`,
       },
     ]);
+    const topStatements = props.topStatements ?? DEFAULT_QUERY_OPTIONS.topStatements;
+    const warnAge = props.wraparoundWarningAge ?? 500_000_000;
+    const critAge = props.wraparoundCriticalAge ?? 1_000_000_000;
+    const longTx = props.longTransactionSeconds ?? 300;
+    const deadRatio = props.deadTupleRatio ?? 0.2;
+    const deadMin = props.deadTupleMinCount ?? DEFAULT_QUERY_OPTIONS.deadTupleMinCount;
+    const isAge = (v: number) => isInt(v) && v >= 1_000_000 && v <= 2_000_000_000;
+    check(`${env}/monitoring`, [
+      { when: !isInt(topStatements) || topStatements < 1 || topStatements > 100, field: "topStatements", value: topStatements, problem: "must be a whole number of statements from 1 to 100 (each is 6 series per server)", fix: "use e.g. 20" },
+      // Up to 2 billion: PostgreSQL's own warnings start about 40 million before its stop near 2.1 billion.
+      { when: !isAge(warnAge), field: "wraparoundWarningAge", value: warnAge, problem: "must be a whole number of transactions from 1000000 to 2000000000", fix: "use e.g. 500000000" },
+      { when: !isAge(critAge), field: "wraparoundCriticalAge", value: critAge, problem: "must be a whole number of transactions from 1000000 to 2000000000", fix: "use e.g. 1000000000 (PostgreSQL stops writes near 2.1 billion)" },
+      { when: !isInt(longTx) || longTx < 10 || longTx > 86400, field: "longTransactionSeconds", value: longTx, problem: "must be a whole number of seconds from 10 to 86400", fix: "use e.g. 300" },
+      { when: typeof deadRatio !== "number" || !(deadRatio > 0 && deadRatio < 1), field: "deadTupleRatio", value: deadRatio, problem: "must be a share of dead tuples above 0 and below 1", fix: "use e.g. 0.2 (20 % of a table's tuples dead)" },
+      { when: !isInt(deadMin) || deadMin < 1 || deadMin > 1_000_000_000, field: "deadTupleMinCount", value: deadMin, problem: "must be a whole number of dead tuples from 1 to 1000000000", fix: "use e.g. 10000 (smaller tables churn harmlessly)" },
+    ]);
+    const conf = primary.confInput();
+    // Autovacuum starts freezing a table at autovacuum_freeze_max_age (multixacts: their own limit), so
+    // ages up to there are normal operation: a warning at or below it would always be firing.
+    const [freezeName, freezeMax] = Object.entries(FREEZE_MAX_AGE_DEFAULTS)
+      .map(([name, dflt]) => [name, parameterNumber(primary.majorVersion, conf.parameters ?? {}, name) ?? dflt] as const)
+      .reduce((a, b) => (b[1] > a[1] ? b : a));
+    check(`${env}/monitoring`, [
+      {
+        when: warnAge <= freezeMax,
+        field: "wraparoundWarningAge",
+        value: warnAge,
+        problem: `is not above the primary's ${freezeName} (${freezeMax}), where autovacuum starts freezing: the alert would fire in normal operation`,
+        fix: `raise wraparoundWarningAge above ${freezeMax}, or lower ${freezeName}`,
+      },
+      { when: critAge <= warnAge, field: "wraparoundCriticalAge", value: critAge, problem: `is not above wraparoundWarningAge (${warnAge})`, fix: `raise wraparoundCriticalAge above ${warnAge}, or lower wraparoundWarningAge` },
+    ]);
+    const queryOptions: QueryOptions = { topStatements, deadTupleMinCount: deadMin };
     const host = props.host ?? primary.host;
     const image = host.monitoringImage().imageId;
-    const conf = primary.confInput();
     this.alertInput = {
       environment: env,
       rpoSeconds: primary.rpoSeconds,
@@ -96,6 +151,11 @@ export class Monitoring extends Construct {
       certificateWarningDays: certDays,
       drillIntervalSeconds: backup.schedules.drill ? maxIntervalMinutes(parseCron(backup.schedules.drill)) * 60 : undefined,
       logicalIntervalSeconds: backup.schedules.logical ? maxIntervalMinutes(parseCron(backup.schedules.logical)) * 60 : undefined,
+      wraparoundWarningAge: warnAge,
+      wraparoundCriticalAge: critAge,
+      longTransactionSeconds: longTx,
+      deadTupleRatio: deadRatio,
+      deadTupleMinCount: deadMin,
     };
     this.alertRules = renderAlertRules(this.alertInput);
     const monitorPw = primary.passwords.monitor.result;
@@ -127,15 +187,13 @@ export class Monitoring extends Construct {
         new Container(this, `exporter-${role}`, {
           ...common(name),
           // --extend.query-path is deprecated in postgres_exporter 0.17 but still the one way to add queries.
-          // stat_statements: the top statements by total time (the collector's own LIMIT 100 bounds the
-          // series), labelled by queryid, database and user, never by statement text.
-          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, "--collector.stat_statements"],
+          command: ["prometheus-postgres-exporter", `--web.listen-address=:${EXPORTER_PORTS.postgres}`, `--extend.query-path=${MONITORING_PATHS.queries}`, ...collectorFlags()],
           env: [
             `DATA_SOURCE_URI=${ep.host}:${ep.port}/${primary.appDatabase}?sslmode=verify-full&sslrootcert=${P.tlsCa}`,
             `DATA_SOURCE_USER=${ROLE_NAMES.monitor}`,
             `DATA_SOURCE_PASS=${monitorPw}`,
           ],
-          upload: [caUpload, configUpload(MONITORING_PATHS.queries, literal(renderQueriesYaml()))],
+          upload: [caUpload, configUpload(MONITORING_PATHS.queries, literal(renderQueriesYaml(queryOptions)))],
           healthcheck: httpHealth(EXPORTER_PORTS.postgres, "/metrics"),
         }),
       );

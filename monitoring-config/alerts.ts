@@ -1,7 +1,8 @@
 /**
  * Prometheus alert rules derived from an environment's settings (no magic numbers: every threshold is
- * computed from rpoSeconds, archive_timeout, the slot cap, the backup schedules or max_connections),
- * and promtool unit tests for each: a case that fires and a case that stays quiet.
+ * computed from rpoSeconds, archive_timeout, the slot cap, the backup schedules or max_connections, or
+ * is a setting of the environment's monitoring section), and promtool unit tests for each: a case
+ * that fires and a case that stays quiet.
  */
 
 export interface AlertInput {
@@ -20,6 +21,14 @@ export interface AlertInput {
   drillIntervalSeconds?: number;
   /** Longest gap between scheduled logical backups, seconds (absent: none configured). */
   logicalIntervalSeconds?: number;
+  /** Transaction (and multixact) ID age of a database that warns, and the one that is critical. */
+  wraparoundWarningAge: number;
+  wraparoundCriticalAge: number;
+  /** A transaction open longer than this, seconds, alerts. */
+  longTransactionSeconds: number;
+  /** A table with at least deadTupleMinCount dead tuples and more than this share of dead ones alerts. */
+  deadTupleRatio: number;
+  deadTupleMinCount: number;
 }
 
 export interface AlertRule {
@@ -44,6 +53,7 @@ export function alertRules(i: AlertInput): AlertRule[] {
   const fullMax = Math.round(1.5 * i.fullIntervalSeconds);
   const diffMax = Math.round(1.5 * i.diffIntervalSeconds);
   const env = { environment: i.environment };
+  const highRatio = Number(Math.min(0.99, i.deadTupleRatio + 0.1).toFixed(4));
   const rules: AlertRule[] = [
     {
       alert: "PostgresDown",
@@ -147,46 +157,6 @@ export function alertRules(i: AlertInput): AlertRule[] {
       quiet: { series: [['pgharbor_connections_used{instance="primary"}', "3x10"], ['pgharbor_connections_max{instance="primary"}', `${i.maxConnections}x10`]] },
     },
     {
-      alert: "TransactionIdWraparoundNear",
-      expr: "max by (datname) (pgharbor_wraparound_age) > 500000000",
-      for: "10m",
-      severity: "warning",
-      summary: "A database's oldest unfrozen transaction ID is more than 500 million transactions old (PostgreSQL stops writes at about 2.1 billion)",
-      response: "Find what holds freezing back (long transactions, abandoned replication slots, prepared transactions), then VACUUM (FREEZE) the oldest tables; `pgharbor health` lists the ages.",
-      fires: { series: [['pgharbor_wraparound_age{datname="app",instance="primary"}', "600000000x20"]], labels: { datname: "app" } },
-      quiet: { series: [['pgharbor_wraparound_age{datname="app",instance="primary"}', "200000000x20"]] },
-    },
-    {
-      alert: "LongRunningTransaction",
-      expr: "max(pgharbor_transactions_oldest_seconds) > 600",
-      for: "5m",
-      severity: "warning",
-      summary: "A transaction has been open for more than 10 minutes",
-      response: "It holds back vacuum and may hold locks: `pgharbor health` names the session (pid, user, application); end it with pg_terminate_backend if its owner agrees.",
-      fires: { series: [['pgharbor_transactions_oldest_seconds{instance="primary"}', "900x20"]], labels: {} },
-      quiet: { series: [['pgharbor_transactions_oldest_seconds{instance="primary"}', "30x20"]] },
-    },
-    {
-      alert: "DeadTuplesPilingUp",
-      expr: "max(pgharbor_dead_tuples_worst_ratio) > 0.2",
-      for: "10m",
-      severity: "warning",
-      summary: "A table has more than 20 % dead rows (at least 10000) for 10 minutes: autovacuum is not keeping up or cannot clean them",
-      response: "Look for long transactions and inactive slots (they keep dead rows alive), then `pgharbor maintenance now`; tune the table's autovacuum settings if it recurs.",
-      fires: { series: [['pgharbor_dead_tuples_worst_ratio{instance="primary"}', "0.5x20"]], labels: {} },
-      quiet: { series: [['pgharbor_dead_tuples_worst_ratio{instance="primary"}', "0.05x20"]] },
-    },
-    {
-      alert: "MaintenanceFailed",
-      expr: "min(pgharbor_maintenance_last_ok) == 0",
-      for: "5m",
-      severity: "warning",
-      summary: "The last scheduled maintenance run failed",
-      response: "`pgharbor maintenance status` says which database failed and why; `pgharbor maintenance now` after fixing it.",
-      fires: { series: [['pgharbor_maintenance_last_ok{instance="primary"}', "0x10"]], labels: {} },
-      quiet: { series: [['pgharbor_maintenance_last_ok{instance="primary"}', "1x10"]] },
-    },
-    {
       alert: "PgBouncerClientsWaiting",
       // The prometheus-community pgbouncer_exporter (Debian's prometheus-pgbouncer-exporter) from SHOW POOLS.
       expr: "pgbouncer_pools_client_waiting_connections > 0",
@@ -236,6 +206,82 @@ export function alertRules(i: AlertInput): AlertRule[] {
       response: "Its log says why (credentials, TLS, bucket); without it RPO is not measured.",
       fires: { series: [['pgharbor_probe_success{check="archive"}', "0x10"]], labels: { check: "archive" } },
       quiet: { series: [['pgharbor_probe_success{check="archive"}', "1x10"]] },
+    },
+    // postgres_exporter's database_wraparound collector: one series per database and server. A
+    // replica reports the primary's datfrozenxid against its own (older) next XID, so the maximum is
+    // the primary's; one alert per database, whatever the number of servers. The warning's case
+    // fires on the transaction ID, the critical one's on the multixact ID: both sides of the `or`.
+    ...(["warning", "critical"] as const).map((severity): AlertRule => {
+      const age = severity === "warning" ? i.wraparoundWarningAge : i.wraparoundCriticalAge;
+      const [xid, mxid] = severity === "warning" ? [age + 1000, 1000] : [1000, age + 1000];
+      const series = (x: number, m: number): Array<[string, string]> => [
+        ['pg_database_wraparound_age_datfrozenxid_seconds{datname="app",instance="primary"}', `${x}x20`],
+        ['pg_database_wraparound_age_datfrozenxid_seconds{datname="app",instance="replica-1"}', `${Math.max(0, x - 500)}x20`],
+        ['pg_database_wraparound_age_datminmxid_seconds{datname="app",instance="primary"}', `${m}x20`],
+      ];
+      return {
+        alert: severity === "warning" ? "WraparoundAgeHigh" : "WraparoundAgeCritical",
+        expr: `max by (datname) (pg_database_wraparound_age_datfrozenxid_seconds) > ${age} or max by (datname) (pg_database_wraparound_age_datminmxid_seconds) > ${age}`,
+        for: severity === "warning" ? "15m" : "5m",
+        severity,
+        summary: `A database's oldest unfrozen transaction (or multixact) ID is more than ${age} IDs old${severity === "critical" ? ": PostgreSQL stops writes near 2.1 billion" : ""}`,
+        response:
+          severity === "warning"
+            ? "Autovacuum is not freezing it. Find what holds the xmin horizon back (LongTransactionOpen, pg_prepared_xacts, a replication slot's xmin, a replica's long query through hot_standby_feedback), end it, then `VACUUM (FREEZE, VERBOSE)` the database's oldest tables (`ORDER BY age(relfrozenxid) DESC` in pg_class)."
+            : "Act now, before PostgreSQL refuses writes: end whatever holds the xmin horizon back (long or prepared transactions, stale slots), then `VACUUM (FREEZE, VERBOSE)` the oldest tables of that database, biggest age first; watch the age fall.",
+        fires: { series: series(xid, mxid), labels: { datname: "app" } },
+        quiet: { series: series(Math.round(age / 3), Math.round(age / 3)) },
+      };
+    }),
+    {
+      alert: "LongTransactionOpen",
+      // postgres_exporter's long_running_transactions collector: active and idle-in-transaction
+      // sessions, autovacuum excluded; per server (a replica's long query holds the primary's vacuum
+      // back through hot_standby_feedback).
+      expr: `pg_long_running_transactions_oldest_timestamp_seconds > ${i.longTransactionSeconds}`,
+      for: "1m",
+      severity: "warning",
+      summary: `A transaction has been open for more than ${i.longTransactionSeconds} s`,
+      response:
+        "It holds back vacuum (dead tuples pile up) and freezing. Find it on that server: `SELECT pid, usename, application_name, state, now() - xact_start FROM pg_stat_activity ORDER BY xact_start LIMIT 5`; ask its owner, or `SELECT pg_terminate_backend(pid)`. A logical backup's pg_dump holds one for its whole run.",
+      fires: { series: [['pg_long_running_transactions_oldest_timestamp_seconds{instance="primary"}', `${i.longTransactionSeconds + 60}x10`]], labels: { instance: "primary" } },
+      quiet: { series: [['pg_long_running_transactions_oldest_timestamp_seconds{instance="primary"}', "0.002x10"]] },
+    },
+    {
+      alert: "DeadTuplesHigh",
+      // pgharbor_worst_table is the primary's table with the highest dead ratio among those with at
+      // least deadTupleMinCount dead tuples (the query filters; the expression says so again).
+      expr: `pgharbor_worst_table_dead_ratio > ${i.deadTupleRatio} and pgharbor_worst_table_dead_tuples >= ${i.deadTupleMinCount}`,
+      for: "30m",
+      severity: "warning",
+      summary: `A table has held more than ${Math.round(i.deadTupleRatio * 100)} % dead tuples (at least ${i.deadTupleMinCount}) for 30 minutes`,
+      response:
+        "Autovacuum cannot keep up or cannot remove them: check LongTransactionOpen and slots holding xmin, then the table's `last_autovacuum` in pg_stat_user_tables; `VACUUM (VERBOSE)` it, and lower its autovacuum_vacuum_scale_factor if it churns.",
+      fires: {
+        series: [
+          ['pgharbor_worst_table_dead_ratio{instance="primary",schemaname="public",relname="orders"}', `${highRatio}x40`],
+          ['pgharbor_worst_table_dead_tuples{instance="primary",schemaname="public",relname="orders"}', `${i.deadTupleMinCount * 5}x40`],
+        ],
+        labels: { instance: "primary", schemaname: "public", relname: "orders" },
+      },
+      // A high ratio on fewer dead tuples than the minimum stays quiet (small tables churn harmlessly).
+      quiet: {
+        series: [
+          ['pgharbor_worst_table_dead_ratio{instance="primary",schemaname="public",relname="orders"}', `${highRatio}x40`],
+          ['pgharbor_worst_table_dead_tuples{instance="primary",schemaname="public",relname="orders"}', `${Math.max(0, i.deadTupleMinCount - 1)}x40`],
+        ],
+      },
+    },
+    {
+      alert: "MaintenanceFailed",
+      // Before the first run both are 0: a failure needs a run.
+      expr: "pgharbor_maintenance_last_ok == 0 and pgharbor_maintenance_last_run_timestamp_seconds > 0",
+      for: "1m",
+      severity: "warning",
+      summary: "The newest maintenance run (VACUUM/ANALYZE) failed",
+      response: "Read its row (details says why): `SELECT * FROM pgharbor.maintenance_runs ORDER BY finished_at DESC LIMIT 1`. Statistics and visibility maps go stale until a run succeeds.",
+      fires: { series: [['pgharbor_maintenance_last_ok{instance="primary"}', "0x10"], ['pgharbor_maintenance_last_run_timestamp_seconds{instance="primary"}', "1700000000x10"]], labels: { instance: "primary" } },
+      quiet: { series: [['pgharbor_maintenance_last_ok{instance="primary"}', "0x10"], ['pgharbor_maintenance_last_run_timestamp_seconds{instance="primary"}', "0x10"]] },
     },
   ];
   if (i.drillIntervalSeconds !== undefined) {
@@ -304,6 +350,13 @@ export function renderAlertRules(i: AlertInput): string {
   return out.join("\n") + "\n";
 }
 
+/** When a case is evaluated: 12 minutes in, or 2 minutes after a longer `for` has run out (the cases' series must last that long). */
+export function evalMinutes(r: AlertRule): number {
+  const m = /^(\d+)m$/.exec(r.for);
+  if (!m) throw new Error(`${r.alert}: for ${r.for} is not in minutes`);
+  return Math.max(12, Number(m[1]) + 2);
+}
+
 /** promtool test file: each rule fires on its bad series and stays quiet on its healthy one. */
 export function renderAlertTests(i: AlertInput, rulesFile: string): string {
   const out = [`rule_files: [${q(rulesFile)}]`, "evaluation_interval: 1m", "tests:"];
@@ -314,7 +367,7 @@ export function renderAlertTests(i: AlertInput, rulesFile: string): string {
     ] as const) {
       out.push("  - interval: 1m", `    name: ${q(`${r.alert} ${kind}`)}`, "    input_series:");
       for (const [series, values] of c.series) out.push(`      - series: ${q(series)}`, `        values: ${q(values)}`);
-      out.push("    alert_rule_test:", "      - eval_time: 12m", `        alertname: ${r.alert}`);
+      out.push("    alert_rule_test:", `      - eval_time: ${evalMinutes(r)}m`, `        alertname: ${r.alert}`);
       if (kind === "quiet") {
         out.push("        exp_alerts: []");
       } else {

@@ -118,6 +118,12 @@ export const monitoringSchema = z.strictObject({
   prometheus: bool.optional(),
   probeIntervalSeconds: num.optional(),
   certificateWarningDays: num.optional(),
+  topStatements: num.optional(),
+  wraparoundWarningAge: num.optional(),
+  wraparoundCriticalAge: num.optional(),
+  longTransactionSeconds: num.optional(),
+  deadTupleRatio: num.optional(),
+  deadTupleMinCount: num.optional(),
 });
 
 export const stateSchema = z.discriminatedUnion("kind", [

@@ -179,11 +179,11 @@ describeEngine("runtime: query insights and maintenance", () => {
     expect(metrics).toMatch(/^pgharbor_maintenance_last_vacuumed_tables(\{[^}]*\})? [1-9]/m);
     expect(metrics).toMatch(/^pgharbor_maintenance_last_ok(\{[^}]*\})? 1$/m);
     expect(metrics).toMatch(/^pgharbor_maintenance_last_run_timestamp_seconds(\{[^}]*\})? 1\.[0-9.]+e\+09$/m);
-    expect(metrics).toMatch(new RegExp(`^pg_stat_statements_calls_total\\{[^}]*queryid="${queryid}"[^}]*\\} [1-9]`, "m"));
-    expect(metrics).not.toMatch(/^pg_stat_statements_[a-z_]+\{[^}]*(query|SELECT)[^}]*"SELECT/m);
-    expect(metrics).toMatch(/^pgharbor_wraparound_age\{[^}]*datname="app"[^}]*\} \d/m);
-    expect(metrics).toMatch(/^pgharbor_dead_tuples_total(\{[^}]*\})? \d/m);
-    expect(metrics).toMatch(/^pgharbor_transactions_oldest_seconds(\{[^}]*\})? /m);
+    expect(metrics).toMatch(new RegExp(`^pgharbor_statements_calls_total\\{[^}]*queryid="${queryid}"[^}]*\\} [1-9]`, "m"));
+    expect(metrics).not.toMatch(/^pgharbor_statements_[a-z_]+\{[^}]*SELECT/m);
+    expect(metrics).toMatch(/^pg_database_wraparound_age_datfrozenxid_seconds\{[^}]*datname="app"[^}]*\} \d/m);
+    expect(metrics).toMatch(/^pgharbor_tuples_dead(\{[^}]*\})? \d/m);
+    expect(metrics).toMatch(/^pg_long_running_transactions_oldest_timestamp_seconds(\{[^}]*\})? /m);
     // The job is in the crontab, weekly by default.
     expect(await run(s, "backup", ["cat", P.crontab])).toMatch(/^0 5 \* \* 0 root \/usr\/local\/lib\/pgharbor\/backup-job\.sh maintenance /m);
   });
