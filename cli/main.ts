@@ -36,13 +36,21 @@ import { CliExit, registerReview } from "./review";
 import { healthExitCode, renderHealth } from "./health";
 import { health, indexAdvice, lastPlan, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
 
-/** docker exec on the host the environment's primary (and backup container) run on. */
+/**
+ * docker exec on the host a container runs on: the environment's primary's host (the backup
+ * container's too), or the host `roleHosts` names for a role (a replica on another host).
+ */
 export class DockerExecutor implements Executor {
   constructor(
     private readonly environment: string,
     private readonly dockerHost: string,
     private readonly dockerBin = "docker",
+    private readonly roleHosts: Readonly<Record<string, string>> = {},
   ) {}
+
+  private hostOf(role: string): string {
+    return Object.prototype.hasOwnProperty.call(this.roleHosts, role) ? this.roleHosts[role] : this.dockerHost;
+  }
 
   exec(role: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
@@ -50,7 +58,7 @@ export class DockerExecutor implements Executor {
       // As postgres, like the scheduled jobs after they drop privileges: pgBackRest's lock and spool
       // files and the scratch copies stay owned by the user the jobs run as. `docker exec` hands the
       // process the container's environment (the bucket credentials) whatever the user.
-      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "exec", "--user", "postgres", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
+      const p = spawn(this.dockerBin, ["--host", this.hostOf(role), "exec", "--user", "postgres", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
       let stdout = "";
       let stderr = "";
       let partial = "";
@@ -70,7 +78,7 @@ export class DockerExecutor implements Executor {
 
   logs(role: string, sinceSeconds: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "logs", "--since", `${Math.max(1, Math.round(sinceSeconds))}s`, `pgharbor-${this.environment}-${role}`]);
+      const p = spawn(this.dockerBin, ["--host", this.hostOf(role), "logs", "--since", `${Math.max(1, Math.round(sinceSeconds))}s`, `pgharbor-${this.environment}-${role}`]);
       let text = "";
       let errors = "";
       // PostgreSQL logs to stderr; docker logs hands each stream back on its own.
@@ -82,7 +90,7 @@ export class DockerExecutor implements Executor {
   }
 }
 
-function executorFor(envName: string): Executor {
+export function executorFor(envName: string): Executor {
   const env = ENVIRONMENTS.find((e) => e.name === envName);
   if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
   try {
@@ -91,15 +99,24 @@ function executorFor(envName: string): Executor {
     if (e instanceof PgharborConfigError) throw new OperationError(`--env ${envName}: its configuration is invalid (npm run synth says why): ${e.message.split("\n")[0]}`);
     throw e;
   }
-  const hostName = env.primary.host ?? Object.keys(env.hosts)[0];
-  const host = env.hosts[hostName];
-  if (!host) throw new OperationError(`--env ${envName}: its primary's host ${hostName} is not declared (npm run synth says why)`);
-  const dockerHost = host.dockerHost ?? "unix:///var/run/docker.sock";
-  // The address goes to `docker --host`, and through it to ssh: never an option, never unacknowledged plain TCP.
-  const daemon = dockerHostProblem(dockerHost);
-  if (daemon && !(daemon.plainTcp && host.acknowledgeRisk?.dockerHost)) throw new OperationError(`--env ${envName}: hosts.${hostName}.dockerHost ${JSON.stringify(dockerHost)} ${daemon.problem}`);
-  return new DockerExecutor(env.name, dockerHost);
+  const hostNames = Object.keys(env.hosts);
+  const primaryHost = env.primary.host ?? hostNames[0];
+  const daemonOf = (hostName: string, whose: string): string => {
+    const host = env.hosts[hostName];
+    if (!host) throw new OperationError(`--env ${envName}: ${whose} host ${hostName} is not declared (npm run synth says why)`);
+    const dockerHost = host.dockerHost ?? "unix:///var/run/docker.sock";
+    // The address goes to `docker --host`, and through it to ssh: never an option, never unacknowledged plain TCP.
+    const daemon = dockerHostProblem(dockerHost);
+    if (daemon && !(daemon.plainTcp && host.acknowledgeRisk?.dockerHost)) throw new OperationError(`--env ${envName}: hosts.${hostName}.dockerHost ${JSON.stringify(dockerHost)} ${daemon.problem}`);
+    return dockerHost;
+  };
+  // Replicas go round robin over replicaHosts (default: the primary's host), as stacks/postgres-stack.ts places them.
+  const replicaHosts = env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]];
+  const roleHosts: Record<string, string> = {};
+  for (let i = 0; i < env.replicas; i++) roleHosts[`replica-${i + 1}`] = daemonOf(replicaHosts[i % replicaHosts.length], `replica-${i + 1}'s`);
+  return new DockerExecutor(env.name, daemonOf(primaryHost, "its primary's"), "docker", roleHosts);
 }
+
 
 /** Asks a yes/no question on the terminal; without one, refuses (the caller should pass --yes). */
 async function askOnTerminal(question: string): Promise<boolean> {
