@@ -34,6 +34,7 @@ import {
 } from "./operations";
 import { CliExit, registerReview } from "./review";
 import { healthExitCode, renderHealth } from "./health";
+import { clusterEnvironment, ClusterEnvironment, clusterStatus, failover, planFailover, planReinit, planSwitchover, reinit, renderClusterStatus, restart, RoleChange, statusExitCode, switchover } from "./cluster";
 import { health, indexAdvice, lastPlan, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
 
 /**
@@ -117,6 +118,12 @@ export function executorFor(envName: string): Executor {
   return new DockerExecutor(env.name, daemonOf(primaryHost, "its primary's"), "docker", roleHosts);
 }
 
+/** The environment's Patroni members (primary, replica-1 … replica-N), from stacks/environments.ts. */
+function clusterEnvFor(envName: string): ClusterEnvironment {
+  const env = ENVIRONMENTS.find((e) => e.name === envName);
+  if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
+  return clusterEnvironment(env);
+}
 
 /** Asks a yes/no question on the terminal; without one, refuses (the caller should pass --yes). */
 async function askOnTerminal(question: string): Promise<boolean> {
@@ -376,6 +383,66 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     }
     out(renderMaintenance(last as unknown as Parameters<typeof renderMaintenance>[0]));
   });
+
+  const cluster = program.command("cluster").description("the Patroni cluster (high availability): members and roles, switchover, failover, reinit, restart");
+  const roleChange = (verb: string, c: RoleChange) =>
+    `${verb}: ${c.from ?? "(no leader)"} -> ${c.to} in ${c.seconds.toFixed(1)} s${c.timeline !== null ? ` (timeline ${c.timeline})` : ""}; the old leader rejoins as a replica when it can (\`pgharbor cluster status\` shows it)\n`;
+  withEnv(cluster.command("status").description("members, real roles (after a failover the member named primary may be a replica), state, timeline, lag, pending restarts, tags. Exit 0: a leader is running; 2: no running leader; 1: no member could be asked"))
+    .option("--json", "print the status as JSON")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const s = await clusterStatus(executor(o.env), env);
+      out(o.json ? `${JSON.stringify(s, null, 2)}\n` : renderClusterStatus(s));
+      const code = statusExitCode(s);
+      if (code) throw new CliExit(code);
+    });
+  withEnv(cluster.command("switchover").description("planned switchover: the leader hands over to a replica (a write gap of a few seconds, clients reconnect), then waits for the new leader"))
+    .option("--to <member>", "the member to promote (default: the healthiest replica, Patroni's choice)")
+    .option("--yes", "do not ask for confirmation")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planSwitchover(ex, env, o.to);
+      const question = `switch over ${plan.status.cluster} from ${plan.from} to ${plan.to ?? "the healthiest replica"}? Writes stop for a few seconds; clients reconnect`;
+      if (!o.yes && !(await io.ask(`${question}?`))) throw new OperationError("switchover cancelled; nothing changed");
+      err(`switching over ${plan.status.cluster}…\n`);
+      out(roleChange("switched over", await switchover(ex, env, plan, { progress })));
+    });
+  withEnv(cluster.command("failover").description("promote a member when there is no healthy leader (with a running leader, use switchover)"))
+    .requiredOption("--to <member>", "the member to promote")
+    .option("--yes", "do not ask for confirmation")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planFailover(ex, env, o.to);
+      const c = plan.status.members.find((m) => m.member === o.to)!;
+      const lag = c.lagMB !== null ? `${c.lagMB} MB behind` : "lag unknown";
+      if (!o.yes && !(await io.ask(`fail over ${plan.status.cluster} to ${o.to} (${c.role}, ${c.state}, ${lag})? It is promoted without the old leader: commits it has not received are lost, and the old leader rejoins as a replica (rewound)`))) {
+        throw new OperationError("failover cancelled; nothing changed");
+      }
+      err(`failing over ${plan.status.cluster} to ${o.to}…\n`);
+      out(roleChange("failed over", await failover(ex, env, plan, { progress })));
+    });
+  withEnv(cluster.command("reinit <member>").description("re-create a replica: its data directory is wiped and cloned again from the leader or the bucket (never the leader)"))
+    .option("--yes", "do not ask for confirmation")
+    .action(async (member: string, o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planReinit(ex, env, member);
+      if (!o.yes && !(await io.ask(`reinit ${member} of ${plan.status.cluster}? This DELETES ${member}'s data directory and re-creates it from the leader (${plan.status.leader ?? "none running"}) or the bucket; it serves no reads until it streams again`))) {
+        throw new OperationError("reinit cancelled; nothing changed");
+      }
+      err(`reinitialising ${member}…\n`);
+      const r = await long("reinitialising", reinit(ex, env, plan, { progress }));
+      out(`reinit done: ${r.member} streams from ${r.status.leader} again after ${r.seconds.toFixed(1)} s\n`);
+    });
+  withEnv(cluster.command("restart <member>").description("restart PostgreSQL in one member through Patroni (settings that need a restart); restarting the leader interrupts writes"))
+    .option("--pending", "only if Patroni reports a pending restart for it")
+    .action(async (member: string, o) => {
+      const env = clusterEnvFor(o.env);
+      const r = await restart(executor(o.env), env, member, !!o.pending);
+      out(r.restarted ? `restarted ${member}\n` : `${member} had no pending restart: nothing done\n`);
+    });
 
   registerReview(program, out, err);
   return program;
