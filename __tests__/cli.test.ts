@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { DockerExecutor, main } from "../cli/main";
+import { DockerExecutor, executorFor, main } from "../cli/main";
 import { OperationError, parseTarget } from "../cli/operations";
 
 describe("restore targets", () => {
@@ -137,6 +137,17 @@ describe("DockerExecutor", () => {
     expect(lines).toEqual(["step one", "step two"]);
     const withInput = await new DockerExecutor("dev", "unix:///var/run/docker.sock", docker).exec("backup", ["x"], { input: "AGE-SECRET-KEY-1TEST" });
     expect(withInput.stdout).toBe("--host|unix:///var/run/docker.sock|exec|--user|postgres|-i|pgharbor-dev-backup|x|stdin=AGE-SECRET-KEY-1TEST");
+  });
+  test("a role on another host is reached there (a replica on db-2), every other role on the default host", async () => {
+    const ex = new DockerExecutor("prod", "ssh://deploy@db-1", docker, { "replica-1": "ssh://deploy@db-2" });
+    expect((await ex.exec("replica-1", ["patronictl"])).stdout).toBe("--host|ssh://deploy@db-2|exec|--user|postgres|pgharbor-prod-replica-1|patronictl|");
+    expect((await ex.exec("primary", ["patronictl"])).stdout).toBe("--host|ssh://deploy@db-1|exec|--user|postgres|pgharbor-prod-primary|patronictl|");
+  });
+  test("executorFor places replicas as the stack does: round robin over replicaHosts, else the primary's host", () => {
+    const hostOf = (env: string, role: string) => (executorFor(env) as unknown as { hostOf(r: string): string }).hostOf(role);
+    expect(["primary", "backup", "replica-1", "replica-2"].map((r) => hostOf("prod", r))).toEqual(["ssh://deploy@db-1.example.internal", "ssh://deploy@db-1.example.internal", "ssh://deploy@db-2.example.internal", "ssh://deploy@db-3.example.internal"]);
+    expect(hostOf("staging", "replica-1")).toBe("ssh://deploy@staging-db.example.internal");
+    expect(hostOf("dev", "replica-1")).toBe("unix:///var/run/docker.sock");
   });
 });
 

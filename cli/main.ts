@@ -34,15 +34,24 @@ import {
 } from "./operations";
 import { CliExit, registerReview } from "./review";
 import { healthExitCode, renderHealth } from "./health";
+import { clusterEnvironment, ClusterEnvironment, clusterStatus, failover, planFailover, planReinit, planSwitchover, reinit, renderClusterStatus, restart, RoleChange, statusExitCode, switchover } from "./cluster";
 import { health, indexAdvice, lastPlan, maintenanceNow, QUERY_ORDER, QueryOrder, renderIndexAdvice, renderMaintenance, renderPlan, renderTopQueries, resetQueries, topQueries } from "./insights";
 
-/** docker exec on the host the environment's primary (and backup container) run on. */
+/**
+ * docker exec on the host a container runs on: the environment's primary's host (the backup
+ * container's too), or the host `roleHosts` names for a role (a replica on another host).
+ */
 export class DockerExecutor implements Executor {
   constructor(
     private readonly environment: string,
     private readonly dockerHost: string,
     private readonly dockerBin = "docker",
+    private readonly roleHosts: Readonly<Record<string, string>> = {},
   ) {}
+
+  private hostOf(role: string): string {
+    return Object.prototype.hasOwnProperty.call(this.roleHosts, role) ? this.roleHosts[role] : this.dockerHost;
+  }
 
   exec(role: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
@@ -50,7 +59,7 @@ export class DockerExecutor implements Executor {
       // As postgres, like the scheduled jobs after they drop privileges: pgBackRest's lock and spool
       // files and the scratch copies stay owned by the user the jobs run as. `docker exec` hands the
       // process the container's environment (the bucket credentials) whatever the user.
-      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "exec", "--user", "postgres", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
+      const p = spawn(this.dockerBin, ["--host", this.hostOf(role), "exec", "--user", "postgres", ...interactive, `pgharbor-${this.environment}-${role}`, ...argv], { timeout: opts.timeoutMs });
       let stdout = "";
       let stderr = "";
       let partial = "";
@@ -70,7 +79,7 @@ export class DockerExecutor implements Executor {
 
   logs(role: string, sinceSeconds: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      const p = spawn(this.dockerBin, ["--host", this.dockerHost, "logs", "--since", `${Math.max(1, Math.round(sinceSeconds))}s`, `pgharbor-${this.environment}-${role}`]);
+      const p = spawn(this.dockerBin, ["--host", this.hostOf(role), "logs", "--since", `${Math.max(1, Math.round(sinceSeconds))}s`, `pgharbor-${this.environment}-${role}`]);
       let text = "";
       let errors = "";
       // PostgreSQL logs to stderr; docker logs hands each stream back on its own.
@@ -82,7 +91,7 @@ export class DockerExecutor implements Executor {
   }
 }
 
-function executorFor(envName: string): Executor {
+export function executorFor(envName: string): Executor {
   const env = ENVIRONMENTS.find((e) => e.name === envName);
   if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
   try {
@@ -91,14 +100,29 @@ function executorFor(envName: string): Executor {
     if (e instanceof PgharborConfigError) throw new OperationError(`--env ${envName}: its configuration is invalid (npm run synth says why): ${e.message.split("\n")[0]}`);
     throw e;
   }
-  const hostName = env.primary.host ?? Object.keys(env.hosts)[0];
-  const host = env.hosts[hostName];
-  if (!host) throw new OperationError(`--env ${envName}: its primary's host ${hostName} is not declared (npm run synth says why)`);
-  const dockerHost = host.dockerHost ?? "unix:///var/run/docker.sock";
-  // The address goes to `docker --host`, and through it to ssh: never an option, never unacknowledged plain TCP.
-  const daemon = dockerHostProblem(dockerHost);
-  if (daemon && !(daemon.plainTcp && host.acknowledgeRisk?.dockerHost)) throw new OperationError(`--env ${envName}: hosts.${hostName}.dockerHost ${JSON.stringify(dockerHost)} ${daemon.problem}`);
-  return new DockerExecutor(env.name, dockerHost);
+  const hostNames = Object.keys(env.hosts);
+  const primaryHost = env.primary.host ?? hostNames[0];
+  const daemonOf = (hostName: string, whose: string): string => {
+    const host = env.hosts[hostName];
+    if (!host) throw new OperationError(`--env ${envName}: ${whose} host ${hostName} is not declared (npm run synth says why)`);
+    const dockerHost = host.dockerHost ?? "unix:///var/run/docker.sock";
+    // The address goes to `docker --host`, and through it to ssh: never an option, never unacknowledged plain TCP.
+    const daemon = dockerHostProblem(dockerHost);
+    if (daemon && !(daemon.plainTcp && host.acknowledgeRisk?.dockerHost)) throw new OperationError(`--env ${envName}: hosts.${hostName}.dockerHost ${JSON.stringify(dockerHost)} ${daemon.problem}`);
+    return dockerHost;
+  };
+  // Replicas go round robin over replicaHosts (default: the primary's host), as stacks/postgres-stack.ts places them.
+  const replicaHosts = env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]];
+  const roleHosts: Record<string, string> = {};
+  for (let i = 0; i < env.replicas; i++) roleHosts[`replica-${i + 1}`] = daemonOf(replicaHosts[i % replicaHosts.length], `replica-${i + 1}'s`);
+  return new DockerExecutor(env.name, daemonOf(primaryHost, "its primary's"), "docker", roleHosts);
+}
+
+/** The environment's Patroni members (primary, replica-1 … replica-N), from stacks/environments.ts. */
+function clusterEnvFor(envName: string): ClusterEnvironment {
+  const env = ENVIRONMENTS.find((e) => e.name === envName);
+  if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
+  return clusterEnvironment(env);
 }
 
 /** Asks a yes/no question on the terminal; without one, refuses (the caller should pass --yes). */
@@ -359,6 +383,66 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     }
     out(renderMaintenance(last as unknown as Parameters<typeof renderMaintenance>[0]));
   });
+
+  const cluster = program.command("cluster").description("the Patroni cluster (high availability): members and roles, switchover, failover, reinit, restart");
+  const roleChange = (verb: string, c: RoleChange) =>
+    `${verb}: ${c.from ?? "(no leader)"} -> ${c.to} in ${c.seconds.toFixed(1)} s${c.timeline !== null ? ` (timeline ${c.timeline})` : ""}; the old leader rejoins as a replica when it can (\`pgharbor cluster status\` shows it)\n`;
+  withEnv(cluster.command("status").description("members, real roles (after a failover the member named primary may be a replica), state, timeline, lag, pending restarts, tags. Exit 0: a leader is running; 2: no running leader; 1: no member could be asked"))
+    .option("--json", "print the status as JSON")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const s = await clusterStatus(executor(o.env), env);
+      out(o.json ? `${JSON.stringify(s, null, 2)}\n` : renderClusterStatus(s));
+      const code = statusExitCode(s);
+      if (code) throw new CliExit(code);
+    });
+  withEnv(cluster.command("switchover").description("planned switchover: the leader hands over to a replica (a write gap of a few seconds, clients reconnect), then waits for the new leader"))
+    .option("--to <member>", "the member to promote (default: the healthiest replica, Patroni's choice)")
+    .option("--yes", "do not ask for confirmation")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planSwitchover(ex, env, o.to);
+      const question = `switch over ${plan.status.cluster} from ${plan.from} to ${plan.to ?? "the healthiest replica"}? Writes stop for a few seconds; clients reconnect`;
+      if (!o.yes && !(await io.ask(`${question}?`))) throw new OperationError("switchover cancelled; nothing changed");
+      err(`switching over ${plan.status.cluster}…\n`);
+      out(roleChange("switched over", await switchover(ex, env, plan, { progress })));
+    });
+  withEnv(cluster.command("failover").description("promote a member when there is no healthy leader (with a running leader, use switchover)"))
+    .requiredOption("--to <member>", "the member to promote")
+    .option("--yes", "do not ask for confirmation")
+    .action(async (o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planFailover(ex, env, o.to);
+      const c = plan.status.members.find((m) => m.member === o.to)!;
+      const lag = c.lagMB !== null ? `${c.lagMB} MB behind` : "lag unknown";
+      if (!o.yes && !(await io.ask(`fail over ${plan.status.cluster} to ${o.to} (${c.role}, ${c.state}, ${lag})? It is promoted without the old leader: commits it has not received are lost, and the old leader rejoins as a replica (rewound)`))) {
+        throw new OperationError("failover cancelled; nothing changed");
+      }
+      err(`failing over ${plan.status.cluster} to ${o.to}…\n`);
+      out(roleChange("failed over", await failover(ex, env, plan, { progress })));
+    });
+  withEnv(cluster.command("reinit <member>").description("re-create a replica: its data directory is wiped and cloned again from the leader or the bucket (never the leader)"))
+    .option("--yes", "do not ask for confirmation")
+    .action(async (member: string, o) => {
+      const env = clusterEnvFor(o.env);
+      const ex = executor(o.env);
+      const plan = await planReinit(ex, env, member);
+      if (!o.yes && !(await io.ask(`reinit ${member} of ${plan.status.cluster}? This DELETES ${member}'s data directory and re-creates it from the leader (${plan.status.leader ?? "none running"}) or the bucket; it serves no reads until it streams again`))) {
+        throw new OperationError("reinit cancelled; nothing changed");
+      }
+      err(`reinitialising ${member}…\n`);
+      const r = await long("reinitialising", reinit(ex, env, plan, { progress }));
+      out(`reinit done: ${r.member} streams from ${r.status.leader} again after ${r.seconds.toFixed(1)} s\n`);
+    });
+  withEnv(cluster.command("restart <member>").description("restart PostgreSQL in one member through Patroni (settings that need a restart); restarting the leader interrupts writes"))
+    .option("--pending", "only if Patroni reports a pending restart for it")
+    .action(async (member: string, o) => {
+      const env = clusterEnvFor(o.env);
+      const r = await restart(executor(o.env), env, member, !!o.pending);
+      out(r.restarted ? `restarted ${member}\n` : `${member} had no pending restart: nothing done\n`);
+    });
 
   registerReview(program, out, err);
   return program;
