@@ -3,7 +3,8 @@
 # of another cluster makes it fail loudly), checks archiving, takes the first full backup (and a first
 # restore drill) when the archive holds none, keeps the heartbeat going and runs cron.
 # Environment: the bucket credentials (PGBACKREST_REPO1_*, PGHARBOR_EXPIRER_*), the role passwords,
-# PGHARBOR_APP_DATABASE, PGHARBOR_INITIAL_FULL_BACKUP (1|0), PGHARBOR_INITIAL_DRILL (1|0).
+# PGHARBOR_APP_DATABASE, PGHARBOR_INITIAL_FULL_BACKUP (1|0), PGHARBOR_INITIAL_DRILL (1|0), with failover
+# PGHARBOR_MEMBERS and PGHARBOR_ENVIRONMENT.
 set -eu
 # `docker stop` while the start-up steps run: stop at once (PID 1 has no default action for SIGTERM).
 trap 'exit 143' INT TERM
@@ -22,6 +23,14 @@ export -p | grep -E '^export (PGBACKREST|PGHARBOR_EXPIRER)_[A-Z0-9_]+=' > "$PGHA
 umask 022
 install -d -o postgres -g postgres -m 0755 "$PGHARBOR_STATUS"
 install -d -o postgres -g postgres -m 0750 "$PGHARBOR_SCRATCH"
+
+# With failover the data directory and socket are links to the member that leads (follow-leader.sh).
+follower=""
+if [ -n "${PGHARBOR_MEMBERS:-}" ]; then
+  "$PGHARBOR_LIB/follow-leader.sh" once
+  "$PGHARBOR_LIB/follow-leader.sh" &
+  follower=$!
+fi
 
 "$PGHARBOR_LIB/reconcile-roles.sh"
 tries=0
@@ -52,5 +61,5 @@ touch "$PGHARBOR_SECRETS/ready"
 # SIGTERM, so `docker stop` would wait out its whole timeout.
 cron -f -L 15 &
 cron=$!
-trap 'set +e; kill -TERM "$cron" "$heartbeat" 2>/dev/null; wait "$cron"; exit 0' INT TERM
+trap 'set +e; kill -TERM "$cron" "$heartbeat" $follower 2>/dev/null; wait "$cron"; exit 0' INT TERM
 wait "$cron"
