@@ -207,6 +207,7 @@ export class BackupCron extends Construct {
     this.logical = logical ? { recipients: [...logical.recipients], retentionDays: logicalRetention } : undefined;
 
     const host = primary.host;
+    const cluster = primary.cluster;
     const name = `pgharbor-${primary.environment}-backup`;
     const archive = primary.archive;
     const job = (j: BackupJob) => `${PROGRAMS.backupJob} ${j} >/proc/1/fd/1 2>&1`;
@@ -256,10 +257,20 @@ export class BackupCron extends Construct {
         `PGHARBOR_APP_DATABASE=${primary.appDatabase}`,
         `PGHARBOR_INITIAL_FULL_BACKUP=${(props.initialFullBackup ?? true) ? 1 : 0}`,
         `PGHARBOR_INITIAL_DRILL=${drillSchedule !== undefined ? 1 : 0}`,
+        ...(cluster ? [`PGHARBOR_MEMBERS=${cluster.members.map((m) => m.name).join(" ")}`, `PGHARBOR_ENVIRONMENT=${primary.environment}`] : []),
       ],
       volumes: [
-        { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
-        { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
+        // With failover, every member's volumes; the data directory and socket paths become links to
+        // the leader's (images/backup/follow-leader.sh). Without, the primary's.
+        ...(cluster
+          ? cluster.members.flatMap((m) => [
+              { volumeName: m.dataVolume.name, containerPath: `${P.membersDir}/${m.name}/data`, readOnly: true },
+              { volumeName: m.socketVolume.name, containerPath: `${P.membersDir}/${m.name}/socket` },
+            ])
+          : [
+              { volumeName: primary.dataVolume.name, containerPath: P.dataDir, readOnly: true },
+              { volumeName: primary.socketVolume.name, containerPath: P.socketDir },
+            ]),
         { volumeName: scratch.name, containerPath: P.restoreScratchDir },
         { volumeName: status.name, containerPath: P.statusDir },
       ],

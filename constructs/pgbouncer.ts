@@ -162,8 +162,13 @@ export class PgBouncer extends Construct {
     host.claimPort({ ip: this.publishAddress, port: this.port, protocol: "tcp", by: "PgBouncer" }, "choose another pgbouncer.port (or another publishAddress)");
     this.database = primary.appDatabase;
     this.readOnlyDatabase = `${primary.appDatabase}_ro`;
-    const rw = primary.endpointFor(host, "PgBouncer");
-    const ro = replicas.map((r) => r.endpointFor(host, "PgBouncer"));
+    const cluster = primary.cluster;
+    if (cluster && cluster.host !== host) {
+      check(where, [{ when: true, field: "host", value: host.name, problem: `is not the host the failover cluster runs on ("${cluster.host.name}")`, fix: "run PgBouncer on the primary's host while failover is set" }]);
+    }
+    // With failover, the router finds the leader and the replicas; without, the containers themselves.
+    const rw = cluster ? cluster.readWrite : primary.endpointFor(host, "PgBouncer");
+    const ro = cluster ? [cluster.readOnly] : replicas.map((r) => r.endpointFor(host, "PgBouncer"));
     const roPorts = new Set(ro.map((e) => e.port));
     check(where, [
       { when: roPorts.size > 1, field: "replicas", value: replicas.map((r) => r.name), problem: "PgBouncer's read-only database balances over hosts sharing one port, and these replicas are reached on different ports", fix: "give the replicas the same publishPort" },
@@ -183,6 +188,7 @@ export class PgBouncer extends Construct {
         maxDbConnections: pool + reserve,
         maxClientConnections: maxClients,
         tlsMinVersion: primary.tlsMinVersion,
+        routed: cluster !== undefined,
       });
     // Every name PgBouncer is reached by: its container name, applications' address, the published address, the host's private address.
     const san = subjectAltNames([this.clientAddress, this.publishAddress, host.privateAddress]);
@@ -215,7 +221,7 @@ export class PgBouncer extends Construct {
       memory: memoryMiB,
       logDriver: "json-file",
       logOpts: { "max-size": "20m", "max-file": "3" },
-      dependsOn: [primary.dependable],
+      dependsOn: [primary.dependable, ...(cluster ? [cluster.router] : [])],
     });
   }
 

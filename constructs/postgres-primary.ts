@@ -13,6 +13,7 @@ import {
   MIN_MEMORY_MIB,
   ParameterValue,
   PostgresConfInput,
+  postgresParameters,
   renderPostgresqlConf,
   TlsVersion,
 } from "../postgres-config/postgresql-conf";
@@ -27,6 +28,8 @@ import { literal } from "./terraform-text";
 import { CertificateAuthority, ServerCertificate } from "./certificate-authority";
 import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
 import { subjectAltNames } from "./validation/addresses";
+import { HaCluster } from "./ha-cluster";
+import { PATRONI_PATHS, renderDcs, renderPatroniConfig } from "../postgres-config/patroni";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -53,6 +56,10 @@ export interface IPostgresPrimary {
   readonly tlsMinVersion: TlsVersion;
   /** postgresql.conf input shared with replicas so standby-critical settings agree. */
   confInput(): Omit<PostgresConfInput, "role" | "memory">;
+  /** The Patroni cluster the members share (environments with `failover`). */
+  readonly cluster?: HaCluster;
+  /** The dynamic configuration every member applies (Patroni). */
+  dcs(): Record<string, unknown>;
 }
 
 export interface PrimaryPasswords {
@@ -158,6 +165,13 @@ export interface PostgresPrimaryProps {
    * @default 1000
    */
   readonly autoExplainMinDurationMs?: number;
+  /**
+   * Run the primary under Patroni as the member that bootstraps the cluster and is preferred as
+   * leader; replicas given this primary join the same cluster, and any member may lead after a
+   * failover.
+   * @default - no automatic failover: the primary is the writer for good
+   */
+  readonly cluster?: HaCluster;
 }
 
 /** A server certificate, its CA and key as container uploads (the entrypoint moves the key to the server's user). */
@@ -184,8 +198,37 @@ export function cpuLimit(cpus: number): { cpuPeriod: number; cpuQuota: number } 
 }
 
 /** Docker healthcheck of a PostgreSQL container: the image's healthcheck.sh, as postgres, on the socket. */
-export function postgresHealthcheck(role: "primary" | "replica", startPeriod: string) {
+export function postgresHealthcheck(role: "primary" | "replica" | "member", startPeriod: string) {
   return { test: ["CMD", PROGRAMS.postgresHealthcheck, role], interval: "15s", timeout: "10s", retries: 4, startPeriod };
+}
+
+/**
+ * A Patroni member's files: its local configuration (the bootstrapping member's with the dynamic
+ * configuration to start the cluster with) and the dynamic configuration its start applies.
+ */
+export function patroniUploads(cluster: HaCluster, member: string, containerName: string, address: string, major: number, failoverPriority: number, dcs: () => Record<string, unknown>): ContainerUpload[] {
+  const bootstrap = member === "primary";
+  return [
+    configUpload(
+      PATRONI_PATHS.config,
+      Lazy.stringValue({
+        produce: () =>
+          literal(
+            renderPatroniConfig({
+              scope: cluster.scope,
+              name: member,
+              containerName,
+              address,
+              majorBinDir: `/usr/lib/postgresql/${major}/bin`,
+              etcdHosts: cluster.etcdHosts,
+              bootstrapDcs: bootstrap ? dcs() : undefined,
+              failoverPriority,
+            }),
+          ),
+      }),
+    ),
+    configUpload(PATRONI_PATHS.dcs, Lazy.stringValue({ produce: () => literal(JSON.stringify(dcs(), null, 2) + "\n") })),
+  ];
 }
 
 /** archive_timeout from the RPO target: leave 10 s for pgBackRest's asynchronous push above 20 s. */
@@ -285,6 +328,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   public readonly tlsMinVersion: TlsVersion;
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
+  public readonly cluster?: HaCluster;
   private readonly replicas: string[] = [];
   private readonly props: PostgresPrimaryProps;
   /** The user's parameters, validated, spelled as the server spells them. */
@@ -359,45 +403,78 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
 
     const archive = props.archive;
-    // The names clients connect to: the container name on its host, the host's private address (DNS or IP) across hosts.
+    const cluster = props.cluster;
+    this.cluster = cluster;
+    const address = cluster?.registerMember({ name: "primary", containerName: name, dataVolume: this.dataVolume, socketVolume: this.socketVolume });
+    // The names clients connect to: the container name on its host, the host's private address (DNS or
+    // IP) across hosts, and with failover the router's name (PgBouncer dials the router, TLS passes through).
     const san = subjectAltNames([props.host.privateAddress]);
-    const tls = this.ca.issue("primary-tls", [name, "localhost", ...san.dnsNames], san.ipAddresses);
+    const tls = this.ca.issue("primary-tls", [name, "localhost", ...san.dnsNames, ...(cluster ? [cluster.routerName] : [])], san.ipAddresses);
     const uploads: ContainerUpload[] = [
       ...tlsUploads(tls),
-      configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) })),
+      configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: cluster ? "member" : "primary", memory: this.memory })) })),
       configUpload(P.hbaConf, literal(renderPgHba())),
       configUpload(P.identConf, literal(renderPgIdent())),
       configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB }))),
       ...archive.containerUploads(),
+      ...(cluster ? patroniUploads(cluster, "primary", name, address!, major, 2, () => this.dcs()) : []),
     ];
-
-    this.container = new Container(this, "container", {
+    const common = {
       provider,
       name,
       hostname: name,
       image: props.host.postgresImage(major).imageId,
-      // initdb (data checksums; the superuser has no password and logs in over the socket only) on an
-      // empty volume, the TLS key handed to postgres, then PostgreSQL as postgres.
-      entrypoint: [PROGRAMS.primaryEntrypoint],
-      command: ["-c", `config_file=${P.postgresqlConf}`],
-      env: [...archive.containerEnv("write")],
       volumes: [
         { volumeName: this.dataVolume.name, containerPath: P.dataDir },
         { volumeName: this.socketVolume.name, containerPath: P.socketDir },
       ],
       upload: uploads,
-      networksAdvanced: [{ name: props.host.network.name, aliases: [name] }],
-      healthcheck: postgresHealthcheck("primary", "300s"),
+      networksAdvanced: [{ name: props.host.network.name, aliases: [name], ...(address ? { ipv4Address: address } : {}) }],
       restart: "unless-stopped",
       memory: resolved.memoryMiB,
       ...cpuLimit(resolved.cpus),
       shmSize: Math.max(64, Math.floor(resolved.memoryMiB / 4)),
-      stopSignal: "SIGINT",
       stopTimeout: 120,
       destroyGraceSeconds: 120,
       logDriver: "json-file",
       logOpts: { "max-size": "50m", "max-file": "5" },
-      dependsOn: archive.dependables,
+    };
+    this.container = cluster
+      ? new Container(this, "container", {
+          ...common,
+          // Patroni as postgres: bootstraps the cluster (patroni-bootstrap.sh) when etcd has none, else
+          // follows the leader; SIGTERM stops it (and PostgreSQL) cleanly.
+          entrypoint: [PATRONI_PATHS.entrypoint],
+          env: [...archive.containerEnv("write"), ...cluster.memberEnv(this.passwords.replication)],
+          healthcheck: postgresHealthcheck("member", "600s"),
+          stopSignal: "SIGTERM",
+          dependsOn: [...archive.dependables, cluster.etcd],
+        })
+      : new Container(this, "container", {
+          ...common,
+          // initdb (data checksums; the superuser has no password and logs in over the socket only) on an
+          // empty volume, the TLS key handed to postgres, then PostgreSQL as postgres.
+          entrypoint: [PROGRAMS.primaryEntrypoint],
+          command: ["-c", `config_file=${P.postgresqlConf}`],
+          env: [...archive.containerEnv("write")],
+          healthcheck: postgresHealthcheck("primary", "300s"),
+          stopSignal: "SIGINT",
+          dependsOn: archive.dependables,
+        });
+  }
+
+  /** The dynamic configuration (Patroni): the command-line parameters of the rendered postgresql.conf. */
+  public dcs(): Record<string, unknown> {
+    const c = this.cluster;
+    if (!c) return {};
+    return renderDcs({
+      mode: c.mode,
+      ttl: c.ttl,
+      loopWait: c.loopWait,
+      retryTimeout: c.retryTimeout,
+      maximumLagOnFailoverBytes: c.maximumLagOnFailoverBytes,
+      failsafeMode: c.failsafeMode,
+      parameters: postgresParameters({ ...this.confInput(), role: "primary", memory: this.memory }),
     });
   }
 

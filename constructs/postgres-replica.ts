@@ -9,7 +9,8 @@ import { renderPgbackrestConf } from "../postgres-config/pgbackrest-conf";
 import { PASSWORD_ENV, ROLE_NAMES } from "../postgres-config/roles";
 import { DockerHost } from "./docker-host";
 import { check, isInt } from "./errors";
-import { configUpload, cpuLimit, IPostgresPrimary, MAX_MEMORY_MIB, postgresHealthcheck, sizeMemory, tlsUploads } from "./postgres-primary";
+import { configUpload, cpuLimit, IPostgresPrimary, MAX_MEMORY_MIB, patroniUploads, postgresHealthcheck, sizeMemory, tlsUploads } from "./postgres-primary";
+import { PATRONI_PATHS } from "../postgres-config/patroni";
 import { literal } from "./terraform-text";
 import { subjectAltNames } from "./validation/addresses";
 
@@ -48,8 +49,10 @@ export interface PostgresReplicaProps {
 export class PostgresReplica extends Construct implements IPostgresReplica {
   public readonly name: string;
   public readonly host: DockerHost;
-  public readonly container: Container;
+  public readonly container!: Container;
   public readonly dataVolume: Volume;
+  /** With failover: its socket directory as a volume (the backup container follows the leader's). */
+  public readonly socketVolume?: Volume;
   public readonly slotName: string;
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
@@ -84,14 +87,62 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
     this.dataVolume = new Volume(this, "data", { provider, name: `${name}-data`, lifecycle: props.protectData ? { preventDestroy: true } : undefined });
     const archive = primary.archive;
     const conninfo = `host=${upstream.host} port=${upstream.port} user=${ROLE_NAMES.replication} passfile=${P.secretsDir}/pgpass application_name=${id} sslmode=verify-full sslrootcert=${P.tlsCa}`;
+    const cluster = primary.cluster;
+    let address: string | undefined;
+    if (cluster) {
+      // Shared with the backup container, which connects to whichever member leads.
+      this.socketVolume = new Volume(this, "socket", { provider, name: `${name}-socket` });
+      address = cluster.registerMember({ name: id, containerName: name, dataVolume: this.dataVolume, socketVolume: this.socketVolume });
+    }
     const san = subjectAltNames([host.privateAddress]);
-    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost", ...san.dnsNames], san.ipAddresses);
-
-    this.container = new Container(this, "container", {
+    const tls = primary.ca.issue(`${id}-tls`, [name, "localhost", ...san.dnsNames, ...(cluster ? [cluster.routerName] : [])], san.ipAddresses);
+    const common = {
       provider,
       name,
       hostname: name,
       image: host.postgresImage(primary.majorVersion).imageId,
+      volumes: [{ volumeName: this.dataVolume.name, containerPath: P.dataDir }],
+      networksAdvanced: [{ name: host.network.name, aliases: [name] }],
+      restart: "unless-stopped",
+      memory: memoryMiB,
+      ...cpuLimit(cpus),
+      shmSize: Math.max(64, Math.floor(memoryMiB / 4)),
+      stopTimeout: 120,
+      destroyGraceSeconds: 120,
+      logDriver: "json-file",
+      logOpts: { "max-size": "50m", "max-file": "5" },
+      dependsOn: [primary.dependable, ...archive.dependables],
+    };
+    if (cluster) {
+      if (cluster.host !== host) {
+        check(where, [{ when: true, field: "host", value: host.name, problem: `is not the host the cluster runs on ("${cluster.host.name}"): failover across Docker hosts needs etcd on three hosts, which pgharbor does not build yet`, fix: "run the replicas on the primary's host while failover is set, or leave failover out" }]);
+      }
+      // A Patroni member like the primary, without the bootstrap section: it can only clone the
+      // leader (the bucket first, pg_basebackup otherwise), never start a second cluster. It archives
+      // with the writer's key, since it may be promoted.
+      this.container = new Container(this, "container", {
+        ...common,
+        volumes: [...common.volumes, { volumeName: this.socketVolume!.name, containerPath: P.socketDir }],
+        networksAdvanced: [{ name: host.network.name, aliases: [name], ipv4Address: address }],
+        entrypoint: [PATRONI_PATHS.entrypoint],
+        env: [...archive.containerEnv("write"), ...cluster.memberEnv(primary.passwords.replication)],
+        upload: [
+          ...tlsUploads(tls),
+          configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...primary.confInput(), role: "member", memory })) })),
+          configUpload(P.hbaConf, literal(renderPgHba())),
+          configUpload(P.identConf, literal(renderPgIdent())),
+          configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "primary", processMax: 2, compressLevel: 3 }))),
+          ...archive.containerUploads(),
+          ...patroniUploads(cluster, id, name, address!, primary.majorVersion, 1, () => primary.dcs()),
+        ],
+        healthcheck: postgresHealthcheck("member", "600s"),
+        stopSignal: "SIGTERM",
+      });
+      return;
+    }
+
+    this.container = new Container(this, "container", {
+      ...common,
       // Slot on the primary, bootstrap of an empty volume (bucket first, pg_basebackup otherwise), then
       // PostgreSQL as a hot standby, as postgres.
       entrypoint: [PROGRAMS.replicaEntrypoint],
@@ -103,7 +154,6 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
         `${PASSWORD_ENV.replication}=${primary.passwords.replication.result}`,
         ...archive.containerEnv("read"),
       ],
-      volumes: [{ volumeName: this.dataVolume.name, containerPath: P.dataDir }],
       upload: [
         ...tlsUploads(tls),
         configUpload(
@@ -117,19 +167,9 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
         configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "replica", processMax: 2, compressLevel: 3 }))),
         ...archive.containerUploads(),
       ],
-      networksAdvanced: [{ name: host.network.name, aliases: [name] }],
       // A bootstrap from a large bucket backup takes a while before the first query can answer.
       healthcheck: postgresHealthcheck("replica", "600s"),
-      restart: "unless-stopped",
-      memory: memoryMiB,
-      ...cpuLimit(cpus),
-      shmSize: Math.max(64, Math.floor(memoryMiB / 4)),
       stopSignal: "SIGINT",
-      stopTimeout: 120,
-      destroyGraceSeconds: 120,
-      logDriver: "json-file",
-      logOpts: { "max-size": "50m", "max-file": "5" },
-      dependsOn: [primary.dependable, ...archive.dependables],
     });
   }
 

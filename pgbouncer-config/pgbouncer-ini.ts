@@ -28,6 +28,12 @@ export interface PgbouncerIniInput {
   maxClientConnections: number;
   /** Lowest TLS version for clients and servers. */
   tlsMinVersion: "TLSv1.2" | "TLSv1.3";
+  /**
+   * The endpoints are the failover router's (HAProxy in front of Patroni members): a server login
+   * that fails mid-failover is retried after 1 s instead of PgBouncer's 15, which would add to the
+   * write gap.
+   */
+  routed?: boolean;
 }
 
 export const AUTH_QUERY = "SELECT uname, phash FROM pgharbor.user_lookup($1)";
@@ -69,6 +75,7 @@ export function renderPgbouncerIni(input: PgbouncerIniInput): string {
     "server_lifetime = 3600",
     "server_idle_timeout = 300",
     "server_connect_timeout = 5",
+    ...(input.routed ? ["server_login_retry = 1"] : []),
     "query_wait_timeout = 60",
     "ignore_startup_parameters = extra_float_digits,options",
     `stats_users = ${ROLE_NAMES.monitor}`,

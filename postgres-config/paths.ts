@@ -28,6 +28,8 @@ export const CONTAINER_PATHS = {
   secretsDir: "/run/pgharbor",
   statusDir: "/var/lib/pgharbor/status",
   restoreScratchDir: "/var/lib/pgharbor/scratch",
+  /** With failover: each member's data and socket volumes in the backup container (<member>/data, <member>/socket). */
+  membersDir: "/var/lib/pgharbor/members",
   /** The backup container's operations tool (logical backups, restore drills, window) and its settings. */
   opsTool: "/usr/local/lib/pgharbor/pgharbor-ops",
   opsConf: "/etc/pgharbor/ops.json",

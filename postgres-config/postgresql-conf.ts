@@ -70,7 +70,8 @@ export type TlsVersion = "TLSv1.2" | "TLSv1.3";
 
 export interface PostgresConfInput {
   major: PostgresMajor;
-  role: "primary" | "replica";
+  /** `member`: a Patroni member, whichever role it has now (Patroni writes the recovery settings). */
+  role: "primary" | "replica" | "member";
   maxConnections: number;
   memory: MemorySettings;
   /** Number of replicas attached to the primary (drives senders and slots). */

@@ -7,6 +7,9 @@ import { quoteIdent, quoteLiteral } from "./identifiers";
  */
 
 /** Role names pgharbor owns. The application role and database are props. */
+/** Patroni's rewind role (environments with failover): Patroni creates it; the reconciliation lets it connect. */
+export const REWIND_ROLE = "rewinder";
+
 export const ROLE_NAMES = {
   replication: "replicator",
   pooler: "pgharbor_pgbouncer",
@@ -83,6 +86,9 @@ SELECT format('CREATE DATABASE %I OWNER %I', ${quoteLiteral(input.appDatabase)},
 REVOKE ALL ON DATABASE ${appDatabase} FROM PUBLIC;
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 GRANT CONNECT ON DATABASE postgres TO ${r.monitor}, ${r.backup};
+-- Patroni's rewind role (environments with failover; Patroni creates it with only the functions
+-- pg_rewind needs): a former leader's pg_rewind reads the new leader's files through database postgres.
+SELECT format('GRANT CONNECT ON DATABASE postgres TO %I', ${quoteLiteral(REWIND_ROLE)}) WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(REWIND_ROLE)}) \\gexec
 GRANT CONNECT, TEMPORARY ON DATABASE ${appDatabase} TO ${appUser};
 GRANT CONNECT ON DATABASE ${appDatabase} TO ${appRo}, ${r.pooler}, ${r.monitor}, ${r.backup};
 \\connect ${appDatabase}

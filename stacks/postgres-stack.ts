@@ -10,6 +10,7 @@ import { S3WalArchiveBucket } from "../constructs/s3-wal-archive-bucket";
 import { IWalArchive } from "../constructs/wal-archive";
 import { PostgresPrimary } from "../constructs/postgres-primary";
 import { PostgresReplica } from "../constructs/postgres-replica";
+import { HaCluster } from "../constructs/ha-cluster";
 import { PgBouncer } from "../constructs/pgbouncer";
 import { BackupCron } from "../constructs/backup-cron";
 import { Monitoring } from "../constructs/monitoring";
@@ -56,7 +57,7 @@ function objectLockRules(env: EnvironmentConfig) {
 }
 
 /** Construct ids of the stack's own children: a host named like one would collide with it. */
-const STACK_IDS = ["random", "tls", "aws", "ca", "archive", "primary", "pgbouncer", "backup", "monitoring", "backend"];
+const STACK_IDS = ["random", "tls", "aws", "ca", "archive", "primary", "pgbouncer", "backup", "monitoring", "backend", "cluster"];
 
 /** The Docker daemon a host config names (the default socket when none). */
 const daemonOf = (h: { dockerHost?: string } | undefined) => (h?.dockerHost ?? "unix:///var/run/docker.sock").replace(/\/+$/, "").toLowerCase();
@@ -68,6 +69,24 @@ function sameValue(hosts: string[], valueOf: (h: string) => string | undefined, 
     const first = val === undefined ? -1 : hosts.findIndex((o) => valueOf(o) === val);
     return { when: first !== -1 && first < i, field: `hosts.${h}.${field}`, value: val, problem: `${problem} (host "${hosts[first]}")`, fix };
   });
+}
+
+/** Failover needs a replica to fail over to and, for now, one Docker host for every member. */
+function failoverRules(env: EnvironmentConfig) {
+  if (!env.failover) return [];
+  const hostNames = Object.keys(env.hosts ?? {});
+  const primaryHost = env.primary?.host ?? hostNames[0];
+  const others = [...(env.replicaHosts ?? []), ...(env.pgbouncer?.host ? [env.pgbouncer.host] : [])].filter((h) => h !== primaryHost);
+  return [
+    { when: isInt(env.replicas) && env.replicas < 1, field: "failover", value: env.failover, problem: `needs at least one replica to promote, and replicas is ${env.replicas}`, fix: "set replicas to 2 (one may be down while another takes over), or leave failover out" },
+    {
+      when: others.length > 0,
+      field: "failover",
+      value: env.failover,
+      problem: `puts members on more than one Docker host (${[primaryHost, ...new Set(others)].join(", ")}): failover across hosts needs etcd on three hosts with TLS between them, which pgharbor does not build yet`,
+      fix: "run the primary, the replicas and PgBouncer on one host while failover is set (leave replicaHosts and pgbouncer.host out), or leave failover out",
+    },
+  ];
 }
 
 /** Whole-stack checks that no single construct can see. */
@@ -104,6 +123,7 @@ function checkEnvironment(env: EnvironmentConfig): void {
     ...(env.replicaHosts ?? []).map((h, i) => ({ when: unknownHost(h), field: `replicaHosts[${i}]`, value: h, problem: "is not a declared host", fix: fixHost })),
     { when: env.replicaHosts !== undefined && env.replicaHosts.length === 0, field: "replicaHosts", value: env.replicaHosts, problem: "is empty", fix: "list at least one host, or leave it out to use the primary's host" },
 
+    ...failoverRules(env),
     ...objectLockRules(env),
     { when: env.archive?.kind !== "local-s3" && env.archive?.kind !== "aws-s3", field: "archive.kind", value: env.archive?.kind, problem: 'must be "local-s3" or "aws-s3"', fix: 'use "local-s3" for a dev server in Docker, "aws-s3" for a real bucket' },
   ]);
@@ -117,6 +137,8 @@ export class PostgresStack extends TerraformStack {
   public readonly hosts: Record<string, DockerHost> = {};
   public readonly archive!: IWalArchive;
   public readonly primary!: PostgresPrimary;
+  /** Patroni's shared parts (etcd, the router, the failover settings) when the environment fails over. */
+  public readonly cluster?: HaCluster;
   public readonly replicas: PostgresReplica[] = [];
   public readonly pgbouncer!: PgBouncer;
   public readonly backup!: BackupCron;
@@ -163,7 +185,10 @@ export class PostgresStack extends TerraformStack {
         this.archive = new LocalS3Server(this, "archive", { environment: env.name, host: primaryHost, ca, bucketName: env.archive.bucketName, image: env.archive.image, protect: env.protect });
       }
 
-      this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, ...stripHost(env.primary) });
+      this.cluster = env.failover
+        ? new HaCluster(this, "cluster", { environment: env.name, host: primaryHost, majorVersion: env.primary.majorVersion, protectData: env.protect, ...env.failover })
+        : undefined;
+      this.primary = new PostgresPrimary(this, "primary", { environment: env.name, host: primaryHost, archive: this.archive, ca, protectData: env.protect, cluster: this.cluster, ...stripHost(env.primary) });
       const replicaHosts = (env.replicaHosts ?? [hostNames.includes(env.primary.host ?? "") ? env.primary.host! : hostNames[0]]).map((h) => this.hosts[h]);
       for (let i = 0; i < env.replicas; i++) {
         this.replicas.push(

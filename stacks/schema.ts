@@ -14,6 +14,7 @@ import type { PgBouncerProps } from "../constructs/pgbouncer";
 import type { BackupCronProps, LogicalBackupProps, RestoreDrillProps } from "../constructs/backup-cron";
 import type { MonitoringProps } from "../constructs/monitoring";
 import type { DockerHostProps } from "../constructs/docker-host";
+import type { FailoverSettings } from "../constructs/ha-cluster";
 import { PgharborConfigError, formatProblem } from "../constructs/errors";
 import { nearest } from "../postgres-config/suggest";
 
@@ -139,6 +140,17 @@ export const stateSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 
+export const failoverSchema = z.strictObject({
+  mode: choice(["async", "sync"], 'must be "async" or "sync"', 'use "async" (bounded loss, maximumLagOnFailoverBytes) or "sync" (no acknowledged commit lost)'),
+  ttl: num.optional(),
+  loopWait: num.optional(),
+  retryTimeout: num.optional(),
+  maximumLagOnFailoverBytes: num.optional(),
+  readOnlyMaxLagBytes: num.optional(),
+  subnet: str.optional(),
+  failsafeMode: bool.optional(),
+});
+
 export const environmentSchema = z.strictObject({
   /** Stack name: `cdktf deploy <name>`. Lowercase letters, digits, hyphens. */
   name: str,
@@ -150,6 +162,8 @@ export const environmentSchema = z.strictObject({
   /** Hosts the replicas are spread over, round robin. @default - the primary's host */
   replicaHosts: z.array(str).optional(),
   replica: replicaSchema.optional(),
+  /** Automatic failover with Patroni and etcd; leave it out for a primary that stays the writer. */
+  failover: failoverSchema.optional(),
   pgbouncer: pgbouncerSchema.optional(),
   archive: archiveSchema,
   backup: backupSchema.optional(),
@@ -170,7 +184,7 @@ export type ArchiveConfig = z.input<typeof archiveSchema>;
 export type StateConfig = z.input<typeof stateSchema>;
 
 /** Sections that configure one construct: their problems are reported under `[<env>/<section>]`. */
-const SECTIONS: Record<string, string> = { primary: "primary", replica: "replica", pgbouncer: "pgbouncer", archive: "archive", backup: "backup", monitoring: "monitoring", state: "state" };
+const SECTIONS: Record<string, string> = { primary: "primary", replica: "replica", failover: "failover", pgbouncer: "pgbouncer", archive: "archive", backup: "backup", monitoring: "monitoring", state: "state" };
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
@@ -303,7 +317,7 @@ export function checkEnvironmentShape(config: unknown): asserts config is Enviro
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Keys<T> = keyof z.input<T extends z.ZodType ? T : never>;
 /** Props the stack sets itself, from other parts of the environment. */
-type PrimaryFromStack = "environment" | "host" | "archive" | "ca" | "protectData";
+type PrimaryFromStack = "environment" | "host" | "archive" | "ca" | "protectData" | "cluster";
 export const schemaMatchesProps: [
   Same<Exclude<Keys<typeof primarySchema>, "host">, Exclude<keyof PostgresPrimaryProps, PrimaryFromStack>>,
   Same<Keys<typeof replicaSchema>, Exclude<keyof PostgresReplicaProps, "primary" | "host" | "protectData" | "publishPort">>,
@@ -314,4 +328,5 @@ export const schemaMatchesProps: [
   Same<keyof z.input<typeof drillSchema>, keyof RestoreDrillProps>,
   Same<Keys<typeof monitoringSchema>, Exclude<keyof MonitoringProps, "primary" | "replicas" | "pgbouncer" | "backup" | "host">>,
   Same<Keys<typeof hostSchema>, Exclude<keyof DockerHostProps, "environment">>,
-] = [true, true, true, true, true, true, true, true];
+  Same<Keys<typeof failoverSchema>, keyof FailoverSettings>,
+] = [true, true, true, true, true, true, true, true, true];

@@ -118,7 +118,10 @@ const LABEL = ["label", "value"];
 
 /** Attributes (and nested blocks' attributes) the applier models, per resource type. */
 export const MODELLED: Record<string, { attrs: string[]; blocks: Record<string, string[]> }> = {
-  docker_network: { attrs: [...META, "name", "driver", "attachable", "internal", "options", "labels"], blocks: { labels: LABEL } },
+  docker_network: {
+    attrs: [...META, "name", "driver", "attachable", "internal", "options", "labels", "ipam_config", "ipam_driver"],
+    blocks: { labels: LABEL, ipam_config: ["subnet", "ip_range", "gateway", "aux_address"] },
+  },
   docker_volume: { attrs: [...META, "name", "driver", "labels"], blocks: { labels: LABEL } },
   docker_image: {
     attrs: [...META, "name", "keep_locally", "triggers", "build"],
@@ -813,6 +816,14 @@ export class Deployment {
     if (nonZero(b.options)) opts.Options = b.options as Record<string, string>;
     if (b.internal === true || b.internal === "true") opts.Internal = true;
     if (b.attachable === true || b.attachable === "true") opts.Attachable = true;
+    // resourceDockerNetworkCreate: ipam_config becomes IPAM{Driver: ipam_driver ("default"), Config: [{Subnet, IPRange, Gateway}]}.
+    if (nonZero(b.ipam_config)) {
+      const cfg = b.ipam_config as Array<{ subnet?: string; ip_range?: string; gateway?: string }>;
+      opts.IPAM = {
+        Driver: nonZero(b.ipam_driver) ? String(b.ipam_driver) : "default",
+        Config: cfg.map((c) => ({ ...(c.subnet ? { Subnet: c.subnet } : {}), ...(c.ip_range ? { IPRange: c.ip_range } : {}), ...(c.gateway ? { Gateway: c.gateway } : {}) })),
+      };
+    }
     const net = await this.engineOf(address).createNetwork(opts);
     this.track(address, { id: net.id, name: String(b.name) });
     this.log(`created ${address} (network ${b.name})`);

@@ -1,0 +1,150 @@
+/**
+ * Failover at synth: the settings Patroni would silently bend are refused with environment, field,
+ * value and fix; the members, etcd, the router and PgBouncer are wired so that no secret lands in the
+ * JSON and only the primary's member may bootstrap a cluster.
+ */
+import { buildApp } from "../stacks/app";
+import { EnvironmentConfig } from "../stacks/environments";
+import { PgharborConfigError } from "../constructs/errors";
+import { defaultSubnet } from "../constructs/ha-cluster";
+import { DCS_PARAMETERS, renderDcs, renderHaproxyCfg, renderPatroniConfig } from "../postgres-config/patroni";
+import { containers, dev, prod, synthEnv, variant } from "./helpers";
+import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
+
+const ha = (failover: Record<string, unknown>, patch: Record<string, unknown> = {}) => variant(dev, { name: "hadev", replicas: 2, failover, ...patch });
+
+function refusal(env: unknown): Error {
+  try {
+    buildApp({ environments: [env as EnvironmentConfig], outdir: "/tmp/pgharbor-ha-unused" });
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("synthesised without an error");
+}
+
+describe("failover settings: bad input is refused at synth", () => {
+  test.each<[string, EnvironmentConfig, RegExp]>([
+    ["mode misspelt", ha({ mode: "synchronous" }), /^\[hadev\/failover\] mode = "synchronous": must be "async" or "sync"\. Fix: use "async"/],
+    ["ttl below Patroni's floor (it would raise it silently)", ha({ mode: "async", ttl: 10 }), /^\[hadev\/failover\] ttl = 10: must be a whole number of seconds from 20 to 3600 \(Patroni raises a smaller ttl to 20 without saying so\)/],
+    ["loopWait + 2 × retryTimeout above ttl", ha({ mode: "async", ttl: 20, loopWait: 10, retryTimeout: 6 }), /^\[hadev\/failover\] ttl = 20: is less than loopWait \+ 2 × retryTimeout \(10 \+ 2 × 6 = 22\): .*two members would accept writes\. Fix: raise ttl to at least 22/],
+    ["retryTimeout below 3", ha({ mode: "async", retryTimeout: 2 }), /^\[hadev\/failover\] retryTimeout = 2: must be a whole number of seconds ≥ 3/],
+    ["fractional loopWait", ha({ mode: "async", loopWait: 1.5 }), /^\[hadev\/failover\] loopWait = 1\.5: must be a whole number of seconds ≥ 1/],
+    ["negative lag bound", ha({ mode: "async", maximumLagOnFailoverBytes: -1 }), /^\[hadev\/failover\] maximumLagOnFailoverBytes = -1: must be a whole number of bytes ≥ 0/],
+    ["public subnet", ha({ mode: "async", subnet: "8.8.8.0/24" }), /^\[hadev\/failover\] subnet = "8\.8\.8\.0\/24": must be a private IPv4 \/24/],
+    ["subnet not a /24", ha({ mode: "async", subnet: "10.1.0.0/16" }), /^\[hadev\/failover\] subnet = "10\.1\.0\.0\/16": must be a private IPv4 \/24/],
+    ["no replica to promote", ha({ mode: "async" }, { replicas: 0 }), /^\[hadev\] failover = \{"mode":"async"\}: needs at least one replica to promote, and replicas is 0\. Fix: set replicas to 2/],
+    ["members on several hosts", variant(prod, { failover: { mode: "sync" } }), /^\[prod\] failover = \{"mode":"sync"\}: puts members on more than one Docker host \(db-1, db-2, db-3\): .*Fix: run the primary, the replicas and PgBouncer on one host/],
+    ["typo inside failover", ha({ mode: "async", tll: 30 }), /^\[hadev\/failover\] tll = 30: is not a setting of failover.*did you mean "ttl"/],
+  ])("%s", (_n, env, message) => {
+    const e = refusal(env);
+    expect(e).toBeInstanceOf(PgharborConfigError);
+    expect(e.message).toMatch(message);
+    for (const line of e.message.split("\n")) expect(line).toMatch(/^\[[a-z0-9/.-]+\] .+ = .+: .+\. Fix: .+\.$/);
+  });
+
+  test("allowed: Patroni's own defaults (20 / 2 / 6 is the tightest that passes its rule with room)", () => {
+    expect(() => synthEnv(ha({ mode: "async", ttl: 20, loopWait: 2, retryTimeout: 9 }))).not.toThrow();
+    expect(() => synthEnv(ha({ mode: "sync" }))).not.toThrow();
+  });
+});
+
+describe("failover wiring", () => {
+  const json = synthEnv(ha({ mode: "sync" }));
+  const c = containers(json);
+  const upload = (name: string, file: string) => (c[name].upload as Array<{ file: string; content: string }>).find((u) => u.file === file)?.content ?? "";
+
+  test("every member runs Patroni; only the primary's configuration can bootstrap a cluster", () => {
+    for (const m of ["primary", "replica-1", "replica-2"]) {
+      expect(c[`pgharbor-hadev-${m}`].entrypoint).toEqual(["/usr/local/lib/pgharbor/patroni-entrypoint.sh"]);
+      const conf = JSON.parse(upload(`pgharbor-hadev-${m}`, "/etc/pgharbor/patroni.yml").replace(/^#.*\n/, ""));
+      expect(conf.name).toBe(m);
+      expect(conf.scope).toBe("pgharbor-hadev");
+      expect(conf.bootstrap !== undefined).toBe(m === "primary");
+      expect(conf.etcd3.hosts).toEqual([`${defaultSubnet("hadev").replace(/0\/24$/, "")}10:2379`]);
+    }
+    expect(JSON.parse(upload("pgharbor-hadev-primary", "/etc/pgharbor/patroni.yml").replace(/^#.*\n/, "")).tags.failover_priority).toBeGreaterThan(
+      JSON.parse(upload("pgharbor-hadev-replica-1", "/etc/pgharbor/patroni.yml").replace(/^#.*\n/, "")).tags.failover_priority,
+    );
+  });
+
+  test("etcd has the fixed address Patroni dials, inside the network's fixed /24", () => {
+    const net = Object.values(json.resource!.docker_network as Record<string, { ipam_config: Array<{ subnet: string; ip_range: string }> }>)[0];
+    const base = defaultSubnet("hadev").replace(/\.0\/24$/, "");
+    expect(net.ipam_config).toEqual([expect.objectContaining({ subnet: `${base}.0/24`, ip_range: `${base}.128/25` })]);
+    expect(c["pgharbor-hadev-etcd"].networks_advanced).toEqual([expect.objectContaining({ ipv4_address: `${base}.10` })]);
+    // Members call each other's REST API by address: a leader cut off must not wait on DNS before it demotes.
+    ["primary", "replica-1", "replica-2"].forEach((m, i) => {
+      expect(c[`pgharbor-hadev-${m}`].networks_advanced).toEqual([expect.objectContaining({ ipv4_address: `${base}.${11 + i}` })]);
+      expect(JSON.parse(upload(`pgharbor-hadev-${m}`, "/etc/pgharbor/patroni.yml").replace(/^#.*\n/, "")).restapi.connect_address).toBe(`${base}.${11 + i}:8008`);
+    });
+  });
+
+  test("PgBouncer reaches the members through the router, and the members' certificates name it", () => {
+    const ini = upload("pgharbor-hadev-pgbouncer", "/etc/pgbouncer/pgbouncer.ini");
+    expect(ini).toMatch(/^app = host=pgharbor-hadev-router port=5000 dbname=app$/m);
+    expect(ini).toMatch(/^app_ro = host=pgharbor-hadev-router port=5001 dbname=app$/m);
+    expect(ini).toMatch(/^server_login_retry = 1$/m);
+    const reqs = Object.values(json.resource!.tls_cert_request as Record<string, { dns_names: string[] }>);
+    expect(reqs.filter((r) => r.dns_names.includes("pgharbor-hadev-router"))).toHaveLength(3);
+    const haproxy = upload("pgharbor-hadev-router", "/etc/pgharbor/haproxy.cfg");
+    for (const m of ["primary", "replica-1", "replica-2"]) expect(haproxy).toContain(`server pgharbor-hadev-${m} pgharbor-hadev-${m}:5432 check port 8008`);
+  });
+
+  test("no secret in the JSON: Patroni's passwords are references", () => {
+    for (const m of ["primary", "replica-1"]) {
+      const env = c[`pgharbor-hadev-${m}`].env as string[];
+      for (const key of ["PATRONI_REPLICATION_PASSWORD", "PATRONI_REWIND_PASSWORD", "PATRONI_RESTAPI_PASSWORD"]) {
+        expect(env.find((e) => e.startsWith(`${key}=`))).toMatch(/^[A-Z_]+=\$\{random_password\.[^}]+\.result\}$/);
+      }
+      // Every member may be promoted: each archives with the writer's key.
+      expect(env.some((e) => e.startsWith("PGBACKREST_REPO1_S3_KEY="))).toBe(true);
+    }
+  });
+
+  test("without failover nothing changes: no etcd, no router, the primary's own entrypoint", () => {
+    const plain = containers(synthEnv(dev));
+    expect(Object.keys(plain).filter((n) => /etcd|router/.test(n))).toEqual([]);
+    expect(plain["pgharbor-dev-primary"].entrypoint).toEqual(["/usr/local/lib/pgharbor/primary-entrypoint.sh"]);
+  });
+});
+
+describe("renderers", () => {
+  test("the dynamic configuration carries exactly the command-line parameters, plus the 1 s status interval", () => {
+    const dcs = renderDcs({
+      mode: "async",
+      ttl: 30,
+      loopWait: 5,
+      retryTimeout: 10,
+      maximumLagOnFailoverBytes: 123,
+      failsafeMode: false,
+      parameters: [
+        ["max_connections", 80],
+        ["work_mem", "4MB"],
+        ["MAX_WAL_SENDERS", 12],
+        ["shared_buffers", "128MB"],
+      ],
+    }) as { postgresql: { parameters: Record<string, unknown> }; synchronous_mode: boolean; maximum_lag_on_failover: number; failsafe_mode: boolean };
+    expect(dcs.postgresql.parameters).toEqual({ max_connections: 80, max_wal_senders: 12, wal_receiver_status_interval: "1s" });
+    expect(dcs).toEqual(expect.objectContaining({ synchronous_mode: false, maximum_lag_on_failover: 123, failsafe_mode: false, ttl: 30, loop_wait: 5, retry_timeout: 10 }));
+    expect(DCS_PARAMETERS).toContain("max_connections");
+  });
+
+  test("the router checks with OPTIONS and cuts sessions of a member that stops leading", () => {
+    const cfg = renderHaproxyCfg({ members: ["a", "b"], readOnlyMaxLagBytes: 999 });
+    expect(cfg).toMatch(/listen primary\n\s+bind \*:5000\n\s+option httpchk OPTIONS \/primary\n/);
+    expect(cfg).toMatch(/option httpchk OPTIONS \/replica\?lag=999\n/);
+    expect(cfg.match(/on-marked-down shutdown-sessions/g)).toHaveLength(2);
+  });
+
+  test("a member configuration without a bootstrap section never names a bootstrap method", () => {
+    const conf = renderPatroniConfig({ scope: "s", name: "replica-1", containerName: "c", address: "10.0.0.12", majorBinDir: "/b", etcdHosts: ["10.0.0.10:2379"], failoverPriority: 1 });
+    expect(conf).not.toMatch(/bootstrap"/);
+    expect(conf).not.toMatch(/password/i);
+  });
+
+  test("PgBouncer without the router keeps its default login retry", () => {
+    const base = { listenPort: 6432, database: "app", readOnlyDatabase: "app_ro", primary: { host: "p", port: 5432 }, replicas: [], poolMode: "transaction" as const, defaultPoolSize: 1, reservePoolSize: 1, maxDbConnections: 2, maxClientConnections: 10, tlsMinVersion: "TLSv1.3" as const };
+    expect(renderPgbouncerIni(base)).not.toMatch(/server_login_retry/);
+    expect(renderPgbouncerIni({ ...base, routed: true })).toMatch(/server_login_retry = 1/);
+  });
+});
