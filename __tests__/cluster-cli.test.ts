@@ -8,7 +8,10 @@ import { join } from "path";
 import { main } from "../cli/main";
 import { clusterEnvironment, clusterStatus, parsePatroniList, planSwitchover, reinit, planReinit, switchover } from "../cli/cluster";
 import { ExecOptions, ExecResult, Executor } from "../cli/operations";
-import { prod } from "../stacks/environments";
+import { EnvironmentConfig, ENVIRONMENTS, prod } from "../stacks/environments";
+
+/** The project's environments with failover on (none has it yet; the CLI only reads names and replicas). */
+const WITH_FAILOVER = ENVIRONMENTS.map((e) => ({ ...e, failover: { mode: "sync" as const } }));
 
 const FIXTURES = join(__dirname, "fixtures", "patroni-4.0.7");
 const rename = (s: string) => s.replace(/ha14-pg1/g, "primary").replace(/ha14-pg2/g, "replica-1").replace(/ha14-pg3/g, "replica-2").replace(/\bha14\b/g, "pgharbor-prod").replace(/\/etc\/pgharbor-prod\//g, "/etc/pgharbor/");
@@ -40,16 +43,30 @@ class Fake implements Executor {
   }
 }
 
-async function run(fake: Executor, argv: string[], answer = true, env = "prod") {
+async function run(fake: Executor, argv: string[], answer = true, env = "prod", environments: readonly EnvironmentConfig[] = WITH_FAILOVER) {
   let out = "";
   let err = "";
   const questions: string[] = [];
-  const code = await main([...argv, "--env", env], () => fake, (t) => (out += t), (t) => (err += t), async (q) => {
-    questions.push(q);
-    return answer;
-  });
+  const code = await main(
+    [...argv, "--env", env],
+    () => fake,
+    (t) => (out += t),
+    (t) => (err += t),
+    async (q) => {
+      questions.push(q);
+      return answer;
+    },
+    environments,
+  );
   return { code, out, err, questions };
 }
+
+test("an environment without failover has no cluster: said plainly, nothing run", async () => {
+  const fake = healthy();
+  const r = await run(fake, ["cluster", "status"], true, "dev", ENVIRONMENTS);
+  expect(r).toEqual(expect.objectContaining({ code: 1, err: "pgharbor: --env dev has no failover: its PostgreSQL does not run under Patroni (set failover in stacks/environments.ts to have a cluster)\n" }));
+  expect(fake.calls).toEqual([]);
+});
 
 const healthy = () => new Fake({ "* list": fx("list"), "* show-config": fx("show-config") });
 const ENV = clusterEnvironment(prod);

@@ -22,9 +22,10 @@ import type { EnvironmentConfig } from "../stacks/schema";
 import { formatProblem } from "../constructs/errors";
 import { ArgumentError, OperationError } from "./errors";
 import type { ExecResult, Executor } from "./operations";
+import { PATRONI_PATHS } from "../postgres-config/patroni";
 
 /** Patroni's configuration file in every member container. */
-export const PATRONI_CONFIG = "/etc/pgharbor/patroni.yml";
+export const PATRONI_CONFIG = PATRONI_PATHS.config;
 
 /** The Patroni cluster (scope) of an environment. */
 export const clusterName = (environment: string) => `pgharbor-${environment}`;

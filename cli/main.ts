@@ -7,6 +7,7 @@ import { readFileSync } from "fs";
 import { createInterface } from "readline";
 import { Command } from "commander";
 import { ENVIRONMENTS } from "../stacks/environments";
+import type { EnvironmentConfig } from "../stacks/schema";
 import { checkEnvironmentShape } from "../stacks/schema";
 import { PgharborConfigError } from "../constructs/errors";
 import { dockerHostProblem } from "../constructs/validation/addresses";
@@ -119,9 +120,10 @@ export function executorFor(envName: string): Executor {
 }
 
 /** The environment's Patroni members (primary, replica-1 … replica-N), from stacks/environments.ts. */
-function clusterEnvFor(envName: string): ClusterEnvironment {
-  const env = ENVIRONMENTS.find((e) => e.name === envName);
-  if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${ENVIRONMENTS.map((e) => e.name).join(", ")})`);
+function clusterEnvFor(envName: string, environments: readonly EnvironmentConfig[]): ClusterEnvironment {
+  const env = environments.find((e) => e.name === envName);
+  if (!env) throw new OperationError(`--env ${envName} is not an environment of this project (${environments.map((e) => e.name).join(", ")})`);
+  if (!env.failover) throw new OperationError(`--env ${envName} has no failover: its PostgreSQL does not run under Patroni (set failover in stacks/environments.ts to have a cluster)`);
   return clusterEnvironment(env);
 }
 
@@ -145,6 +147,8 @@ export interface CliIo {
   /** Progress and diagnostics. */
   err: (s: string) => void;
   ask: (question: string) => Promise<boolean>;
+  /** The environments `--env` names (stacks/environments.ts; the runtime suites add theirs). */
+  environments?: readonly EnvironmentConfig[];
 }
 
 function drillSummary(e: DrillEvidence): string {
@@ -160,6 +164,7 @@ function drillSummary(e: DrillEvidence): string {
 
 export function buildCli(executor: (env: string) => Executor = executorFor, io: CliIo): Command {
   const { out, err } = io;
+  const environments = io.environments ?? ENVIRONMENTS;
   /** A line every 30 s while a long operation runs, so a silent multi-hour backup still shows life. */
   const long = async <T>(what: string, p: Promise<T>): Promise<T> => {
     const start = Date.now();
@@ -390,7 +395,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
   withEnv(cluster.command("status").description("members, real roles (after a failover the member named primary may be a replica), state, timeline, lag, pending restarts, tags. Exit 0: a leader is running; 2: no running leader; 1: no member could be asked"))
     .option("--json", "print the status as JSON")
     .action(async (o) => {
-      const env = clusterEnvFor(o.env);
+      const env = clusterEnvFor(o.env, environments);
       const s = await clusterStatus(executor(o.env), env);
       out(o.json ? `${JSON.stringify(s, null, 2)}\n` : renderClusterStatus(s));
       const code = statusExitCode(s);
@@ -400,7 +405,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     .option("--to <member>", "the member to promote (default: the healthiest replica, Patroni's choice)")
     .option("--yes", "do not ask for confirmation")
     .action(async (o) => {
-      const env = clusterEnvFor(o.env);
+      const env = clusterEnvFor(o.env, environments);
       const ex = executor(o.env);
       const plan = await planSwitchover(ex, env, o.to);
       const question = `switch over ${plan.status.cluster} from ${plan.from} to ${plan.to ?? "the healthiest replica"}? Writes stop for a few seconds; clients reconnect`;
@@ -412,7 +417,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
     .requiredOption("--to <member>", "the member to promote")
     .option("--yes", "do not ask for confirmation")
     .action(async (o) => {
-      const env = clusterEnvFor(o.env);
+      const env = clusterEnvFor(o.env, environments);
       const ex = executor(o.env);
       const plan = await planFailover(ex, env, o.to);
       const c = plan.status.members.find((m) => m.member === o.to)!;
@@ -426,7 +431,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
   withEnv(cluster.command("reinit <member>").description("re-create a replica: its data directory is wiped and cloned again from the leader or the bucket (never the leader)"))
     .option("--yes", "do not ask for confirmation")
     .action(async (member: string, o) => {
-      const env = clusterEnvFor(o.env);
+      const env = clusterEnvFor(o.env, environments);
       const ex = executor(o.env);
       const plan = await planReinit(ex, env, member);
       if (!o.yes && !(await io.ask(`reinit ${member} of ${plan.status.cluster}? This DELETES ${member}'s data directory and re-creates it from the leader (${plan.status.leader ?? "none running"}) or the bucket; it serves no reads until it streams again`))) {
@@ -439,7 +444,7 @@ export function buildCli(executor: (env: string) => Executor = executorFor, io: 
   withEnv(cluster.command("restart <member>").description("restart PostgreSQL in one member through Patroni (settings that need a restart); restarting the leader interrupts writes"))
     .option("--pending", "only if Patroni reports a pending restart for it")
     .action(async (member: string, o) => {
-      const env = clusterEnvFor(o.env);
+      const env = clusterEnvFor(o.env, environments);
       const r = await restart(executor(o.env), env, member, !!o.pending);
       out(r.restarted ? `restarted ${member}\n` : `${member} had no pending restart: nothing done\n`);
     });
@@ -455,9 +460,10 @@ export async function main(
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
   ask: (question: string) => Promise<boolean> = askOnTerminal,
+  environments: readonly EnvironmentConfig[] = ENVIRONMENTS,
 ): Promise<number> {
   try {
-    await buildCli(executor, { out, err, ask }).parseAsync(argv, { from: "user" });
+    await buildCli(executor, { out, err, ask, environments }).parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
     if (e instanceof CliExit) {
