@@ -55,4 +55,12 @@ as_postgres install -d -m 0700 "$into"
 log "restoring to $to into $into"
 as_postgres pgbackrest --config="$PGBACKREST_CONF" --stanza="$PGHARBOR_STANZA" "--pg1-path=$into" "$@" restore
 printf "\n# pgharbor restore: this copy must not archive into the environment's stanza.\narchive_mode = 'off'\n" | as_postgres tee -a "$into/postgresql.auto.conf" >/dev/null
+# A copy of a Patroni member (environments with failover) carries the postgresql.conf Patroni wrote:
+# it includes the member's own configuration file and names its hba and ident files, none of which
+# exist here. It is kept as postgresql.conf.patroni; the copy starts from PostgreSQL's defaults.
+if grep -q "overwritten by Patroni" "$into/postgresql.conf" 2>/dev/null; then
+  mv "$into/postgresql.conf" "$into/postgresql.conf.patroni"
+  printf "# pgharbor restore of a Patroni member: the member's settings are in postgresql.conf.patroni.\n" | as_postgres tee "$into/postgresql.conf" >/dev/null
+  log "the copy held Patroni's postgresql.conf: kept as postgresql.conf.patroni, the copy starts from PostgreSQL's defaults"
+fi
 log "restore complete: start it with postgres -D $into"
