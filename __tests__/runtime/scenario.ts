@@ -142,7 +142,7 @@ export function cli(s: RuntimeStack, answer = false) {
   return async (...argv: string[]) => {
     let out = "";
     let err = "";
-    const code = await cliMain([...argv, "--env", s.env.name], (env) => new DockerExecutor(env, ENGINE_HOST), (t) => (out += t), (t) => (err += t), async () => answer);
+    const code = await cliMain([...argv, "--env", s.env.name], (env) => new DockerExecutor(env, ENGINE_HOST), (t) => (out += t), (t) => (err += t), async () => answer, [s.env]);
     return { code, out, err };
   };
 }
@@ -174,15 +174,24 @@ export async function appQuery(url: string, query: string, params: unknown[] = [
  */
 export class AckedWriter {
   public readonly acked: number[] = [];
+  /** When each acknowledgement arrived (Date.now()), in step with `acked`. */
+  public readonly ackTimes: number[] = [];
   public errors = 0;
   private next = 1;
   private stopped = false;
   private done?: Promise<void>;
 
+  /**
+   * `patient`: an application that waits for PgBouncer rather than giving up after 3 s: 15 s to
+   * connect (a login waits in PgBouncer while no server can be reached), 30 s per statement, and a
+   * connection kept after a failed statement as long as PgBouncer keeps it open. What it measures
+   * is the database's write gap, not the client's retry rhythm.
+   */
   constructor(
     private readonly url: string,
     private readonly table: string,
     private readonly everyMs = 50,
+    private readonly o: { patient?: boolean } = {},
   ) {}
 
   start(): this {
@@ -192,21 +201,28 @@ export class AckedWriter {
 
   private async loop(): Promise<void> {
     let client: Client | undefined;
+    let closed = false;
     while (!this.stopped) {
       try {
         if (!client) {
-          client = new Client({ connectionString: this.url, connectionTimeoutMillis: 3000, query_timeout: 10000 });
-          client.on("error", () => undefined);
+          client = new Client({ connectionString: this.url, connectionTimeoutMillis: this.o.patient ? 15000 : 3000, query_timeout: this.o.patient ? 30000 : 10000 });
+          closed = false;
+          client.on("error", () => (closed = true));
+          client.on("end", () => (closed = true));
           await client.connect();
         }
         const id = this.next++;
         await client.query(`INSERT INTO ${this.table} (id) VALUES ($1)`, [id]);
         this.acked.push(id);
-      } catch {
+        this.ackTimes.push(Date.now());
+      } catch (e) {
         this.errors++;
-        await client?.end().catch(() => undefined);
-        client = undefined;
-        await new Promise((r) => setTimeout(r, 200));
+        // A statement that timed out may still be running on the connection: never reuse that one.
+        if (!this.o.patient || closed || /timeout/i.test(String(e))) {
+          await client?.end().catch(() => undefined);
+          client = undefined;
+        }
+        await new Promise((r) => setTimeout(r, this.o.patient ? 50 : 200));
       }
       await new Promise((r) => setTimeout(r, this.everyMs));
     }
