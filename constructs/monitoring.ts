@@ -58,6 +58,30 @@ export interface MonitoringProps {
   readonly deadTupleMinCount?: number;
 }
 
+/**
+ * What the stack adds to MonitoringProps when the environment runs Patroni. Kept apart from
+ * MonitoringProps while stacks/schema.ts checks that every MonitoringProps key is an environment
+ * setting or listed as set by the stack: once "cluster" is listed there, this can move into it.
+ */
+export interface MonitoringClusterProps {
+  /**
+   * The environment runs Patroni: Prometheus scrapes every member's REST API (`/metrics`, plain HTTP,
+   * job `patroni`, labelled `member`) and the cluster's alerts are added (PatroniSyncStandbyMissing
+   * only in `sync` mode). Members are reached by container name on the monitoring host's network.
+   * @default - no Patroni: no cluster scrape job, no cluster alerts
+   */
+  readonly cluster?: MonitoringCluster;
+}
+
+/** What monitoring needs to know of a Patroni cluster. */
+export interface MonitoringCluster {
+  readonly mode: "async" | "sync";
+  /** Port of Patroni's REST API on every member. */
+  readonly restPort: number;
+  /** Every member: its Patroni name (`primary`, `replica-1`, …) and its container. */
+  readonly members: ReadonlyArray<{ readonly name: string; readonly containerName: string }>;
+}
+
 export const MONITORING_PATHS = {
   queries: "/etc/pgharbor/monitoring/queries.yaml",
   prometheusConfig: "/etc/pgharbor/monitoring/prometheus.yml",
@@ -81,7 +105,7 @@ export class Monitoring extends Construct {
   public readonly scrapeTargets: ScrapeTarget[] = [];
   public readonly containers: Container[] = [];
 
-  constructor(scope: Construct, id: string, props: MonitoringProps) {
+  constructor(scope: Construct, id: string, props: MonitoringProps & MonitoringClusterProps) {
     super(scope, id);
     const { primary, pgbouncer, backup } = props;
     const env = primary.environment;
@@ -135,6 +159,20 @@ export class Monitoring extends Construct {
       },
       { when: critAge <= warnAge, field: "wraparoundCriticalAge", value: critAge, problem: `is not above wraparoundWarningAge (${warnAge})`, fix: `raise wraparoundCriticalAge above ${warnAge}, or lower wraparoundWarningAge` },
     ]);
+    const cluster = props.cluster;
+    if (cluster) {
+      const names = cluster.members.map((m) => m.name);
+      const containersOf = cluster.members.map((m) => m.containerName);
+      const twice = (xs: string[]) => xs.filter((x, n) => xs.indexOf(x) !== n);
+      check(`${env}/monitoring`, [
+        { when: cluster.mode !== "async" && cluster.mode !== "sync", field: "cluster.mode", value: cluster.mode, problem: 'must be "async" or "sync"', fix: 'use "async" (bounded loss) or "sync" (a synchronous standby)' },
+        { when: !isInt(cluster.restPort) || cluster.restPort < 1 || cluster.restPort > 65535, field: "cluster.restPort", value: cluster.restPort, problem: "must be a TCP port from 1 to 65535", fix: "use Patroni's 8008" },
+        { when: names.length === 0, field: "cluster.members", value: cluster.members, problem: "lists no member", fix: "list every Patroni member (the primary and each replica)" },
+        { when: names.some((n) => !/^[a-z0-9][a-z0-9-]*$/.test(n)), field: "cluster.members", value: names, problem: "holds a name that is not lower-case letters, digits and hyphens", fix: "use the members' Patroni names (primary, replica-1, …)" },
+        { when: twice(names).length > 0, field: "cluster.members", value: twice(names), problem: "names a member twice", fix: "list each member once" },
+        { when: twice(containersOf).length > 0, field: "cluster.members", value: twice(containersOf), problem: "gives two members the same container", fix: "give each member its own containerName" },
+      ]);
+    }
     const queryOptions: QueryOptions = { topStatements, deadTupleMinCount: deadMin };
     const host = props.host ?? primary.host;
     const image = host.monitoringImage().imageId;
@@ -156,6 +194,7 @@ export class Monitoring extends Construct {
       longTransactionSeconds: longTx,
       deadTupleRatio: deadRatio,
       deadTupleMinCount: deadMin,
+      ...(cluster ? { cluster: { mode: cluster.mode } } : {}),
     };
     this.alertRules = renderAlertRules(this.alertInput);
     const monitorPw = primary.passwords.monitor.result;
@@ -219,6 +258,13 @@ export class Monitoring extends Construct {
     );
     this.scrapeTargets.push({ job: "pgbouncer", target: `${pgbName}:${EXPORTER_PORTS.pgbouncer}`, instance: "pgbouncer" });
     tlsTargets.push(`pgbouncer=${pgbEp.host}:${pgbEp.port}:postgres`);
+
+    // Patroni's REST API on each member: /metrics needs no authentication (Patroni only guards its
+    // unsafe methods), so nothing secret travels. `member` is the Patroni name whatever the role:
+    // after a failover the member named primary may be a replica.
+    for (const m of cluster?.members ?? []) {
+      this.scrapeTargets.push({ job: "patroni", target: `${m.containerName}:${cluster!.restPort}`, instance: m.name, labels: { member: m.name } });
+    }
 
     const archive = primary.archive;
     if (archive.kind === "local-s3") {

@@ -4,7 +4,12 @@ export interface ScrapeTarget {
   /** host:port */
   target: string;
   instance: string;
+  /** Further labels on every series of the target (the Patroni job's `member`). */
+  labels?: Record<string, string>;
 }
+
+/** How often Prometheus scrapes and evaluates the rules; alerts that must outlast one scrape read it. */
+export const SCRAPE_INTERVAL_SECONDS = 15;
 
 /**
  * One scrape config per job name (Prometheus refuses to start on two configs with the same
@@ -14,8 +19,8 @@ export function renderPrometheusConfig(environment: string, targets: ScrapeTarge
   const out = [
     "# prometheus.yml rendered by pgharbor.",
     "global:",
-    "  scrape_interval: 15s",
-    "  evaluation_interval: 15s",
+    `  scrape_interval: ${SCRAPE_INTERVAL_SECONDS}s`,
+    `  evaluation_interval: ${SCRAPE_INTERVAL_SECONDS}s`,
     "  external_labels:",
     `    environment: ${environment}`,
     "rule_files:",
@@ -27,6 +32,7 @@ export function renderPrometheusConfig(environment: string, targets: ScrapeTarge
     out.push(`  - job_name: ${JSON.stringify(job)}`, "    static_configs:");
     for (const t of targets.filter((x) => x.job === job)) {
       out.push(`      - targets: [${JSON.stringify(t.target)}]`, "        labels:", `          instance: ${JSON.stringify(t.instance)}`);
+      for (const [k, v] of Object.entries(t.labels ?? {})) out.push(`          ${k}: ${JSON.stringify(v)}`);
     }
   }
   return out.join("\n") + "\n";
