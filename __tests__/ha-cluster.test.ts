@@ -101,6 +101,13 @@ describe("failover wiring", () => {
     }
   });
 
+  test("monitoring scrapes every member's Patroni and carries the cluster's alerts", () => {
+    const prom = upload("pgharbor-hadev-prometheus", "/etc/pgharbor/monitoring/prometheus.yml");
+    for (const m of ["primary", "replica-1", "replica-2"]) expect(prom).toContain(`pgharbor-hadev-${m}:8008`);
+    const rules = upload("pgharbor-hadev-prometheus", "/etc/pgharbor/monitoring/alerts.yml");
+    for (const a of ["PatroniNoLeader", "PatroniTwoLeaders", "PatroniFailoverHappened", "PatroniMemberUnhealthy", "PatroniPendingRestart", "PatroniSyncStandbyMissing"]) expect(rules).toContain(`alert: ${a}`);
+  });
+
   test("without failover nothing changes: no etcd, no router, the primary's own entrypoint", () => {
     const plain = containers(synthEnv(dev));
     expect(Object.keys(plain).filter((n) => /etcd|router/.test(n))).toEqual([]);

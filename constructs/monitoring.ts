@@ -68,7 +68,7 @@ export interface MonitoringClusterProps {
    * The environment runs Patroni: Prometheus scrapes every member's REST API (`/metrics`, plain HTTP,
    * job `patroni`, labelled `member`) and the cluster's alerts are added (PatroniSyncStandbyMissing
    * only in `sync` mode). Members are reached by container name on the monitoring host's network.
-   * @default - no Patroni: no cluster scrape job, no cluster alerts
+   * @default - the primary's cluster (`PostgresPrimary`'s `cluster`); none: no cluster scrape job, no cluster alerts
    */
   readonly cluster?: MonitoringCluster;
 }
@@ -159,7 +159,8 @@ export class Monitoring extends Construct {
       },
       { when: critAge <= warnAge, field: "wraparoundCriticalAge", value: critAge, problem: `is not above wraparoundWarningAge (${warnAge})`, fix: `raise wraparoundCriticalAge above ${warnAge}, or lower wraparoundWarningAge` },
     ]);
-    const cluster = props.cluster;
+    // The primary's Patroni cluster, when it has one (environments with failover), unless given.
+    const cluster = props.cluster ?? (primary.cluster ? { mode: primary.cluster.mode, restPort: primary.cluster.restPort, members: primary.cluster.members } : undefined);
     if (cluster) {
       const names = cluster.members.map((m) => m.name);
       const containersOf = cluster.members.map((m) => m.containerName);
