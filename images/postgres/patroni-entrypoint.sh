@@ -19,13 +19,14 @@ install_server_key
 [ ! -s "$PGDATA/PG_VERSION" ] || check_major
 
 # The stack's dynamic configuration, applied once a leader answers (idempotent: unchanged keys are
-# left alone). In the background: Patroni is PID 1 and reaps it.
+# left alone). In the background: Patroni is PID 1 and reaps it. patronictl retries for ever while
+# etcd cannot be reached: each call is bounded.
 (
   tries=0
   while [ "$tries" -lt 300 ]; do
-    if as_postgres patronictl -c "$PATRONI_CONF" list -f json 2>/dev/null \
+    if as_postgres timeout 20 patronictl -c "$PATRONI_CONF" list -f json 2>/dev/null \
       | python3 -c 'import json, sys; sys.exit(0 if any(m.get("Role") == "Leader" and m.get("State") == "running" for m in json.load(sys.stdin)) else 1)'; then
-      if out=$(as_postgres patronictl -c "$PATRONI_CONF" edit-config --force --quiet --apply "$PATRONI_DCS" 2>&1); then
+      if out=$(as_postgres timeout 60 patronictl -c "$PATRONI_CONF" edit-config --force --quiet --apply "$PATRONI_DCS" 2>&1); then
         log "dynamic configuration checked against the stack's${out:+: $out}"
       else
         log "applying the stack's dynamic configuration failed: $out"
