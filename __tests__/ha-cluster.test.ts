@@ -42,7 +42,7 @@ describe("failover settings: bad input is refused at synth", () => {
     for (const line of e.message.split("\n")) expect(line).toMatch(/^\[[a-z0-9/.-]+\] .+ = .+: .+\. Fix: .+\.$/);
   });
 
-  test("allowed: Patroni's own defaults (20 / 2 / 6 is the tightest that passes its rule with room)", () => {
+  test("allowed: Patroni's defaults, and 20 / 2 / 9, exactly at its rule's edge (loopWait + 2 × retryTimeout = ttl)", () => {
     expect(() => synthEnv(ha({ mode: "async", ttl: 20, loopWait: 2, retryTimeout: 9 }))).not.toThrow();
     expect(() => synthEnv(ha({ mode: "sync" }))).not.toThrow();
   });
@@ -147,6 +147,17 @@ describe("renderers", () => {
     const conf = renderPatroniConfig({ scope: "s", name: "replica-1", containerName: "c", address: "10.0.0.12", majorBinDir: "/b", etcdHosts: ["10.0.0.10:2379"], failoverPriority: 1 });
     expect(conf).not.toMatch(/bootstrap"/);
     expect(conf).not.toMatch(/password/i);
+  });
+
+  test("every member that can lead bounds its archive queue like the primary: a promoted replica archives under the same rule", () => {
+    const bounded = containers(synthEnv(ha({ mode: "async" }, { primary: { ...dev.primary, archivePushQueueMaxMiB: 4096 } })));
+    for (const m of ["primary", "replica-1", "replica-2"]) {
+      const conf = (bounded[`pgharbor-hadev-${m}`].upload as Array<{ file: string; content: string }>).find((u) => u.file.endsWith("pgbackrest.conf"))!.content;
+      expect(conf).toMatch(/^archive-push-queue-max=4096MiB$/m);
+    }
+    const unbounded = containers(synthEnv(ha({ mode: "async" })));
+    const conf = (unbounded["pgharbor-hadev-replica-1"].upload as Array<{ file: string; content: string }>).find((u) => u.file.endsWith("pgbackrest.conf"))!.content;
+    expect(conf).not.toMatch(/archive-push-queue-max/);
   });
 
   test("PgBouncer without the router keeps its default login retry", () => {

@@ -58,6 +58,8 @@ export interface IPostgresPrimary {
   confInput(): Omit<PostgresConfInput, "role" | "memory">;
   /** The Patroni cluster the members share (environments with `failover`). */
   readonly cluster?: HaCluster;
+  /** pgBackRest's archive-push-queue-max (MiB) for every member that can lead; unset: never drop WAL. */
+  readonly archivePushQueueMaxMiB?: number;
   /** The dynamic configuration every member applies (Patroni). */
   dcs(): Record<string, unknown>;
 }
@@ -329,6 +331,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
   /** Container name: also its DNS name on the environment's network. */
   public readonly containerName: string;
   public readonly cluster?: HaCluster;
+  public readonly archivePushQueueMaxMiB?: number;
   private readonly replicas: string[] = [];
   private readonly props: PostgresPrimaryProps;
   /** The user's parameters, validated, spelled as the server spells them. */
@@ -405,6 +408,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     const archive = props.archive;
     const cluster = props.cluster;
     this.cluster = cluster;
+    this.archivePushQueueMaxMiB = props.archivePushQueueMaxMiB;
     const address = cluster?.registerMember({ name: "primary", containerName: name, dataVolume: this.dataVolume, socketVolume: this.socketVolume });
     // The names clients connect to: the container name on its host, the host's private address (DNS or
     // IP) across hosts, and with failover the router's name (PgBouncer dials the router, TLS passes through).

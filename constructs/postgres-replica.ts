@@ -131,7 +131,7 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
           configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...primary.confInput(), role: "member", memory })) })),
           configUpload(P.hbaConf, literal(renderPgHba())),
           configUpload(P.identConf, literal(renderPgIdent())),
-          configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "primary", processMax: 2, compressLevel: 3 }))),
+          configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: primary.archivePushQueueMaxMiB }))),
           ...archive.containerUploads(),
           ...patroniUploads(cluster, id, name, address!, primary.majorVersion, 1, () => primary.dcs()),
         ],
