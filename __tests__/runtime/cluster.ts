@@ -18,6 +18,9 @@ export interface Member {
 
 export const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
+/** [time, writable members, members that did not answer] */
+export type Sample = [number, string[], string[]];
+
 export class ClusterProbe {
   constructor(
     private readonly s: RuntimeStack,
@@ -51,15 +54,18 @@ export class ClusterProbe {
     return r && r.code === 0 ? r.stdout.trim() === "t" : undefined;
   }
 
-  /** Samples every member's writability every ~300 ms until stopped: [time, writable members]. */
-  sampleWritable(): { samples: Array<[number, string[]]>; stop: () => Promise<Array<[number, string[]]>> } {
-    const samples: Array<[number, string[]]> = [];
+  /**
+   * Samples every member's writability every ~300 ms until stopped: [time, writable members, members
+   * that did not answer]. A member that did not answer is neither counted writable nor read-only.
+   */
+  sampleWritable(): { samples: Sample[]; stop: () => Promise<Sample[]> } {
+    const samples: Sample[] = [];
     let stopped = false;
     const done = (async () => {
       while (!stopped) {
         const at = Date.now();
-        const w = await Promise.all(this.members.map(async (m) => ((await this.writable(m)) ? m : "")));
-        samples.push([at, w.filter(Boolean)]);
+        const w = await Promise.all(this.members.map(async (m) => [m, await this.writable(m)] as const));
+        samples.push([at, w.filter(([, x]) => x === true).map(([m]) => m), w.filter(([, x]) => x === undefined).map(([m]) => m)]);
         await sleep(300);
       }
     })();
