@@ -80,6 +80,13 @@ export class ClusterProbe {
   }
 }
 
+/** What the application saw from `from` on: each distinct error once, with the seconds since `from` it first came. */
+export function errorsSeen(w: AckedWriter, from: number): string {
+  const seen = new Map<string, number>();
+  for (const [at, m] of w.errorLog) if (at >= from && !seen.has(m)) seen.set(m, at);
+  return [...seen].map(([m, at]) => `+${((at - from) / 1000).toFixed(1)} s ${m}`).join("; ") || "none";
+}
+
 /** Acknowledged ids missing from `table`, read through `url` (DATABASE_URL). */
 export async function missingIds(url: string, table: string, acked: number[]): Promise<number[]> {
   const rows = await appQuery(url, `SELECT id FROM ${table}`);

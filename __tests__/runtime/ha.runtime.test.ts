@@ -10,7 +10,7 @@ import { AckedWriter, appQuery, cli, deployStack, ENGINE_HOST, run, RuntimeStack
 import { DockerExecutor } from "../../cli/main";
 import { backupNow, DrillEvidence, ops, recoverabilityWindow } from "../../cli/operations";
 import { dev, variant } from "../helpers";
-import { ClusterProbe, docker, missingIds, writeGap } from "./cluster";
+import { ClusterProbe, docker, errorsSeen, missingIds, writeGap } from "./cluster";
 
 jest.setTimeout(1_800_000);
 
@@ -79,7 +79,7 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     const samples = await sampler.stop();
     const acked = await w.stop();
     const next = (await leader())!;
-    return { old, next, took, gap: writeGap(w, killedAt), acked, samples, errors: w.errors };
+    return { old, next, took, gap: writeGap(w, killedAt), acked, samples, errors: w.errors, seen: errorsSeen(w, killedAt) };
   };
 
   test("killing the leader twice under write load: writes resume through DATABASE_URL, no acknowledged commit lost, the killed members rejoin", async () => {
@@ -88,7 +88,7 @@ describeEngine("runtime: automatic failover with Patroni", () => {
       await appQuery(rw(), `CREATE TABLE killed_${round} (id bigint PRIMARY KEY)`);
       const r = await killLeader(`killed_${round}`);
       rounds.push(r);
-      console.log(`failover ${round}: ${r.old} killed, ${r.next} leads after ${(r.took / 1000).toFixed(1)} s; write gap ${(r.gap / 1000).toFixed(2)} s; ${r.acked.length} acknowledged, ${r.errors} client errors`);
+      console.log(`failover ${round}: ${r.old} killed, ${r.next} leads after ${(r.took / 1000).toFixed(1)} s; write gap ${(r.gap / 1000).toFixed(2)} s; ${r.acked.length} acknowledged, ${r.errors} client errors (${r.seen})`);
       expect(r.next).not.toBe(r.old);
       // Never two writable members (the killed one cannot answer at all).
       expect(r.samples.filter(([, w]) => w.length > 1)).toEqual([]);
@@ -137,7 +137,7 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     // answer, never a sample it did not answer.
     const oldStopped = samples.find(([at, m, silent]) => at > cutAt && !m.includes(old) && !silent.includes(old));
     const otherWritable = samples.find(([, m]) => m.some((x) => x !== old));
-    console.log(`partition: ${old} stopped taking writes ${oldStopped ? ((oldStopped[0] - cutAt) / 1000).toFixed(1) : "?"} s after the cut; another member writable at ${otherWritable ? ((otherWritable[0] - cutAt) / 1000).toFixed(1) : "?"} s; write gap ${(writeGap(w, cutAt) / 1000).toFixed(2)} s`);
+    console.log(`partition: ${old} stopped taking writes ${oldStopped ? ((oldStopped[0] - cutAt) / 1000).toFixed(1) : "?"} s after the cut; another member writable at ${otherWritable ? ((otherWritable[0] - cutAt) / 1000).toFixed(1) : "?"} s; write gap ${(writeGap(w, cutAt) / 1000).toFixed(2)} s; the application saw: ${errorsSeen(w, cutAt)}`);
     expect(samples.filter(([, m]) => m.length > 1)).toEqual([]);
     expect(oldStopped).toBeDefined();
     expect(otherWritable).toBeDefined();
@@ -206,7 +206,7 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     await waitFor("acknowledged writes after the switchover", () => w.acked.length > before + 20, 60_000, 200);
     const acked = await w.stop();
     const gap = writeGap(w, at);
-    console.log(`switchover: write gap ${(gap / 1000).toFixed(2)} s, ${w.errors} client errors`);
+    console.log(`switchover: write gap ${(gap / 1000).toFixed(2)} s, ${w.errors} client errors (${errorsSeen(w, at)})`);
     expect(gap).toBeLessThan(10_000);
     expect(await missing("switched", acked)).toEqual([]);
     await waitFor("a leader and two streaming replicas", () => healthy(2), 120_000, 2000);

@@ -177,6 +177,8 @@ export class AckedWriter {
   /** When each acknowledgement arrived (Date.now()), in step with `acked`. */
   public readonly ackTimes: number[] = [];
   public errors = 0;
+  /** The first errors (time, message), for the scenario's report: what the application saw. */
+  public readonly errorLog: Array<[number, string]> = [];
   private next = 1;
   private stopped = false;
   private done?: Promise<void>;
@@ -217,6 +219,7 @@ export class AckedWriter {
         this.ackTimes.push(Date.now());
       } catch (e) {
         this.errors++;
+        if (this.errorLog.length < 40) this.errorLog.push([Date.now(), e instanceof Error ? e.message : String(e)]);
         // A statement that timed out may still be running on the connection: never reuse that one.
         if (!this.o.patient || closed || /timeout/i.test(String(e))) {
           await client?.end().catch(() => undefined);
