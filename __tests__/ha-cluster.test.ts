@@ -34,6 +34,8 @@ describe("failover settings: bad input is refused at synth", () => {
     ["subnet not a /24", ha({ mode: "async", subnet: "10.1.0.0/16" }), /^\[hadev\/failover\] subnet = "10\.1\.0\.0\/16": must be a private IPv4 \/24/],
     ["no replica to promote", ha({ mode: "async" }, { replicas: 0 }), /^\[hadev\] failover = \{"mode":"async"\}: needs at least one replica to promote, and replicas is 0\. Fix: set replicas to 2/],
     ["members on several hosts", variant(prod, { failover: { mode: "sync" } }), /^\[prod\] failover = \{"mode":"sync"\}: puts members on more than one Docker host \(db-1, db-2, db-3\): .*Fix: run the primary, the replicas and PgBouncer on one host/],
+    ["a synchronous standby named by hand", ha({ mode: "async" }, { primary: { ...dev.primary, parameters: { synchronous_standby_names: "replica-1" } } }), /^\[hadev\] primary\.parameters\.synchronous_standby_names = "replica-1": is Patroni's to set while failover is on \(it names the synchronous standby from the members that stream.*use failover\.mode "sync"\)\. Fix: remove it from parameters\.$/],
+    ["cluster_name (any case)", ha({ mode: "sync" }, { primary: { ...dev.primary, parameters: { Cluster_Name: "main" } } }), /^\[hadev\] primary\.parameters\.Cluster_Name = "main": is Patroni's to set while failover is on \(it is the Patroni cluster's name, pgharbor-<env>\)\. Fix: remove it from parameters\.$/],
     ["typo inside failover", ha({ mode: "async", tll: 30 }), /^\[hadev\/failover\] tll = 30: is not a setting of failover.*did you mean "ttl"/],
   ])("%s", (_n, env, message) => {
     const e = refusal(env);
@@ -45,6 +47,24 @@ describe("failover settings: bad input is refused at synth", () => {
   test("allowed: Patroni's defaults, and 20 / 2 / 9, exactly at its rule's edge (loopWait + 2 × retryTimeout = ttl)", () => {
     expect(() => synthEnv(ha({ mode: "async", ttl: 20, loopWait: 2, retryTimeout: 9 }))).not.toThrow();
     expect(() => synthEnv(ha({ mode: "sync" }))).not.toThrow();
+  });
+});
+
+describe("failover across environments: subnets on one Docker daemon", () => {
+  const build = (...environments: EnvironmentConfig[]) => () => buildApp({ environments, outdir: "/tmp/pgharbor-ha-unused" });
+  test("the same subnet twice on one daemon is refused, with a free one to use", () => {
+    const a = ha({ mode: "async", subnet: "10.7.3.0/24" }, { name: "blue" });
+    const b = ha({ mode: "async", subnet: "10.7.3.0/24" }, { name: "green" });
+    expect(build(a, b)).toThrow(/^\[green\] failover\.subnet = "10\.7\.3\.0\/24": is environment blue's subnet too, on the same Docker daemon \(unix:\/\/\/var\/run\/docker\.sock\): Docker would refuse the second network at deploy\. Fix: set failover\.subnet to a private \/24 no other environment on that daemon uses, e\.g\. "172\.29\.0\.0\/24"\.$/);
+  });
+  test("two names whose default subnets collide are refused too (env-10 and env-98 both hash to 172.29.255.0/24)", () => {
+    expect(defaultSubnet("env-10")).toBe(defaultSubnet("env-98"));
+    expect(build(ha({ mode: "async" }, { name: "env-10" }), ha({ mode: "async" }, { name: "env-98" }))).toThrow(/^\[env-98\] failover\.subnet = "172\.29\.255\.0\/24": is environment env-10's subnet too.*\(the default, derived from the name\)/);
+  });
+  test("allowed: the same subnet on different daemons, and different subnets on one", () => {
+    const onOther = ha({ mode: "async", subnet: "10.7.3.0/24" }, { name: "green", hosts: { local: { dockerHost: "ssh://db@10.0.0.9" } } });
+    expect(build(ha({ mode: "async", subnet: "10.7.3.0/24" }, { name: "blue" }), onOther)).not.toThrow();
+    expect(build(ha({ mode: "async", subnet: "10.7.3.0/24" }, { name: "blue" }), ha({ mode: "async", subnet: "10.7.4.0/24" }, { name: "green" }))).not.toThrow();
   });
 });
 

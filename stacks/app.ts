@@ -2,7 +2,7 @@ import { App } from "cdktf";
 import { formatProblem, PgharborConfigError } from "../constructs/errors";
 import { crossEnvironmentStateRules } from "./state-rules";
 import { ENVIRONMENTS, EnvironmentConfig } from "./environments";
-import { PostgresStack } from "./postgres-stack";
+import { crossEnvironmentNetworkRules, PostgresStack } from "./postgres-stack";
 import { checkEnvironmentShape } from "./schema";
 
 export interface BuildOptions {
@@ -31,7 +31,7 @@ export function buildApp(options: BuildOptions = {}): App {
     }
     seen.add(e.name);
   }
-  const across = crossEnvironmentStateRules(envs).filter((r) => r.when);
+  const across = [...crossEnvironmentStateRules(envs), ...crossEnvironmentNetworkRules(envs)].filter((r) => r.when);
   if (across.length) throw new PgharborConfigError(across.map((r) => formatProblem(r.env, r)).join("\n"));
   const app = new App({ outdir: options.outdir, skipValidation: false });
   for (const e of envs) new PostgresStack(app, e);

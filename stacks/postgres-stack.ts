@@ -4,13 +4,13 @@ import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerHost } from "../constructs/docker-host";
-import { check, formatProblem, isInt, PgharborConfigError } from "../constructs/errors";
+import { check, formatProblem, isInt, PgharborConfigError, Rule } from "../constructs/errors";
 import { LocalS3Server } from "../constructs/local-s3-server";
 import { S3WalArchiveBucket } from "../constructs/s3-wal-archive-bucket";
 import { IWalArchive } from "../constructs/wal-archive";
 import { PostgresPrimary } from "../constructs/postgres-primary";
 import { PostgresReplica } from "../constructs/postgres-replica";
-import { HaCluster } from "../constructs/ha-cluster";
+import { defaultSubnet, HaCluster } from "../constructs/ha-cluster";
 import { PgBouncer } from "../constructs/pgbouncer";
 import { BackupCron } from "../constructs/backup-cron";
 import { Monitoring } from "../constructs/monitoring";
@@ -77,7 +77,14 @@ function failoverRules(env: EnvironmentConfig) {
   const hostNames = Object.keys(env.hosts ?? {});
   const primaryHost = env.primary?.host ?? hostNames[0];
   const others = [...(env.replicaHosts ?? []), ...(env.pgbouncer?.host ? [env.pgbouncer.host] : [])].filter((h) => h !== primaryHost);
+  const params = Object.keys(env.primary?.parameters ?? {});
+  const owned = (name: string, why: string) => {
+    const set = params.find((p) => p.toLowerCase() === name);
+    return { when: set !== undefined, field: `primary.parameters.${set}`, value: env.primary?.parameters?.[set!], problem: `is Patroni's to set while failover is on (${why})`, fix: "remove it from parameters" };
+  };
   return [
+    owned("synchronous_standby_names", 'it names the synchronous standby from the members that stream, and a fixed name would stop every write once that member leads or is gone; use failover.mode "sync"'),
+    owned("cluster_name", "it is the Patroni cluster's name, pgharbor-<env>"),
     { when: isInt(env.replicas) && env.replicas < 1, field: "failover", value: env.failover, problem: `needs at least one replica to promote, and replicas is ${env.replicas}`, fix: "set replicas to 2 (one may be down while another takes over), or leave failover out" },
     {
       when: others.length > 0,
@@ -87,6 +94,32 @@ function failoverRules(env: EnvironmentConfig) {
       fix: "run the primary, the replicas and PgBouncer on one host while failover is set (leave replicaHosts and pgbouncer.host out), or leave failover out",
     },
   ];
+}
+
+/**
+ * Rules across environments: two environments with failover on one Docker daemon need different
+ * subnets (their networks have fixed /24s; Docker refuses the second at deploy, not at synth).
+ */
+export function crossEnvironmentNetworkRules(envs: readonly EnvironmentConfig[]): Array<Rule & { env: string }> {
+  const placed = envs
+    .filter((e) => e.failover)
+    .map((e) => {
+      const primaryHost = e.primary?.host ?? Object.keys(e.hosts ?? {})[0];
+      return { e, daemon: daemonOf(e.hosts?.[primaryHost]), subnet: e.failover!.subnet ?? defaultSubnet(e.name) };
+    });
+  return placed.map((p, i) => {
+    const twin = placed.slice(0, i).find((o) => o.daemon === p.daemon && o.subnet === p.subnet);
+    const taken = new Set(placed.filter((o) => o.daemon === p.daemon).map((o) => o.subnet));
+    const free = Array.from({ length: 256 }, (_, n) => `172.29.${n}.0/24`).find((c) => !taken.has(c));
+    return {
+      env: p.e.name,
+      when: twin !== undefined,
+      field: "failover.subnet",
+      value: p.subnet,
+      problem: `is environment ${twin?.e.name}'s subnet too, on the same Docker daemon (${p.daemon})${p.e.failover!.subnet === undefined ? " (the default, derived from the name)" : ""}: Docker would refuse the second network at deploy`,
+      fix: `set failover.subnet to a private /24 no other environment on that daemon uses, e.g. "${free}"`,
+    };
+  });
 }
 
 /** Whole-stack checks that no single construct can see. */
