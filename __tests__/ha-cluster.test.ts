@@ -7,7 +7,7 @@ import { buildApp } from "../stacks/app";
 import { EnvironmentConfig } from "../stacks/environments";
 import { PgharborConfigError } from "../constructs/errors";
 import { defaultSubnet } from "../constructs/ha-cluster";
-import { DCS_PARAMETERS, renderDcs, renderHaproxyCfg, renderPatroniConfig } from "../postgres-config/patroni";
+import { renderDcs, renderHaproxyCfg, renderPatroniConfig } from "../postgres-config/patroni";
 import { containers, dev, prod, synthEnv, variant } from "./helpers";
 import { renderPgbouncerIni } from "../pgbouncer-config/pgbouncer-ini";
 
@@ -36,6 +36,7 @@ describe("failover settings: bad input is refused at synth", () => {
     ["members on several hosts", variant(prod, { failover: { mode: "sync" } }), /^\[prod\] failover = \{"mode":"sync"\}: puts members on more than one Docker host \(db-1, db-2, db-3\): .*Fix: run the primary, the replicas and PgBouncer on one host/],
     ["a synchronous standby named by hand", ha({ mode: "async" }, { primary: { ...dev.primary, parameters: { synchronous_standby_names: "replica-1" } } }), /^\[hadev\] primary\.parameters\.synchronous_standby_names = "replica-1": is Patroni's to set while failover is on \(it names the synchronous standby from the members that stream.*use failover\.mode "sync"\)\. Fix: remove it from parameters\.$/],
     ["cluster_name (any case)", ha({ mode: "sync" }, { primary: { ...dev.primary, parameters: { Cluster_Name: "main" } } }), /^\[hadev\] primary\.parameters\.Cluster_Name = "main": is Patroni's to set while failover is on \(it is the Patroni cluster's name, pgharbor-<env>\)\. Fix: remove it from parameters\.$/],
+    ["a replica sized apart from the primary", ha({ mode: "async" }, { replica: { memoryMiB: 1024 } }), /^\[hadev\/replicas\.replica-1\] memoryMiB = 1024: differs from the primary's \(512 MiB\): with failover every member runs the cluster's settings, sized for the primary, and any replica may lead\. Fix: leave memoryMiB out of the replicas/],
     ["typo inside failover", ha({ mode: "async", tll: 30 }), /^\[hadev\/failover\] tll = 30: is not a setting of failover.*did you mean "ttl"/],
   ])("%s", (_n, env, message) => {
     const e = refusal(env);
@@ -136,7 +137,7 @@ describe("failover wiring", () => {
 });
 
 describe("renderers", () => {
-  test("the dynamic configuration carries exactly the command-line parameters, plus the 1 s status interval", () => {
+  test("the dynamic configuration carries every setting but the local ones, plus the 1 s status interval", () => {
     const dcs = renderDcs({
       mode: "async",
       ttl: 30,
@@ -145,15 +146,19 @@ describe("renderers", () => {
       maximumLagOnFailoverBytes: 123,
       failsafeMode: false,
       parameters: [
+        ["listen_addresses", "*"],
+        ["port", 5432],
         ["max_connections", 80],
         ["work_mem", "4MB"],
         ["MAX_WAL_SENDERS", 12],
+        ["hba_file", "/etc/postgresql/pg_hba.conf"],
+        ["restore_command", "pgbackrest archive-get %f %p"],
         ["shared_buffers", "128MB"],
       ],
     }) as { postgresql: { parameters: Record<string, unknown> }; synchronous_mode: boolean; maximum_lag_on_failover: number; failsafe_mode: boolean };
-    expect(dcs.postgresql.parameters).toEqual({ max_connections: 80, max_wal_senders: 12, wal_receiver_status_interval: "1s" });
+    // Every setting but the files, sockets and recovery settings each member keeps local.
+    expect(dcs.postgresql.parameters).toEqual({ max_connections: 80, work_mem: "4MB", max_wal_senders: 12, shared_buffers: "128MB", wal_receiver_status_interval: "1s" });
     expect(dcs).toEqual(expect.objectContaining({ synchronous_mode: false, maximum_lag_on_failover: 123, failsafe_mode: false, ttl: 30, loop_wait: 5, retry_timeout: 10 }));
-    expect(DCS_PARAMETERS).toContain("max_connections");
   });
 
   test("the router checks with OPTIONS and cuts sessions of a member that stops leading", () => {
@@ -164,7 +169,7 @@ describe("renderers", () => {
   });
 
   test("a member configuration without a bootstrap section never names a bootstrap method", () => {
-    const conf = renderPatroniConfig({ scope: "s", name: "replica-1", containerName: "c", address: "10.0.0.12", majorBinDir: "/b", etcdHosts: ["10.0.0.10:2379"], failoverPriority: 1 });
+    const conf = renderPatroniConfig({ scope: "s", name: "replica-1", containerName: "c", address: "10.0.0.12", majorBinDir: "/b", etcdHosts: ["10.0.0.10:2379"], failoverPriority: 1, bootstrap: false });
     expect(conf).not.toMatch(/bootstrap"/);
     expect(conf).not.toMatch(/password/i);
   });
@@ -178,6 +183,34 @@ describe("renderers", () => {
     const unbounded = containers(synthEnv(ha({ mode: "async" })));
     const conf = (unbounded["pgharbor-hadev-replica-1"].upload as Array<{ file: string; content: string }>).find((u) => u.file.endsWith("pgbackrest.conf"))!.content;
     expect(conf).not.toMatch(/archive-push-queue-max/);
+  });
+
+  test("a change of PostgreSQL settings replaces the config container only: no member, etcd or router is re-created", () => {
+    const before = containers(synthEnv(ha({ mode: "sync" })));
+    const after = containers(synthEnv(ha({ mode: "sync" }, { primary: { ...dev.primary, parameters: { work_mem: "12MB", shared_buffers: "160MB", checkpoint_timeout: "20min" } } })));
+    const changed = Object.keys(before).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    expect(changed).toEqual(["pgharbor-hadev-patroni-config"]);
+    const dcsOf = (c: Record<string, Record<string, unknown>>) =>
+      JSON.parse((c["pgharbor-hadev-patroni-config"].upload as Array<{ file: string; content: string }>).find((u) => u.file === "/etc/pgharbor/patroni-dcs.json")!.content);
+    expect(dcsOf(after).postgresql.parameters).toEqual(expect.objectContaining({ work_mem: "12MB", shared_buffers: "160MB", checkpoint_timeout: "20min" }));
+    expect(dcsOf(before).postgresql.parameters.work_mem).not.toBe("12MB");
+  });
+
+  test("the members carry no setting: the config container holds them, as the dynamic configuration and as a postgresql.conf the policy pack reads", () => {
+    const c = containers(synthEnv(ha({ mode: "sync" })));
+    const files = (name: string) => (c[name].upload as Array<{ file: string; content: string }>).map((u) => u.file);
+    for (const m of ["primary", "replica-1", "replica-2"]) {
+      expect(files(`pgharbor-hadev-${m}`)).not.toContain("/etc/postgresql/postgresql.conf");
+      expect(files(`pgharbor-hadev-${m}`)).not.toContain("/etc/pgharbor/patroni-dcs.json");
+      expect(files(`pgharbor-hadev-${m}`)).toContain("/etc/pgharbor/postgresql.base.conf");
+    }
+    const config = c["pgharbor-hadev-patroni-config"];
+    expect(files("pgharbor-hadev-patroni-config").sort()).toEqual(["/etc/pgharbor/patroni-ctl.json", "/etc/pgharbor/patroni-dcs.json", "/etc/pgharbor/postgresql.conf"]);
+    expect(config.entrypoint).toEqual(["python3", "/usr/local/lib/pgharbor/dcs-config.py", "apply", "/etc/pgharbor/patroni-ctl.json", "/etc/pgharbor/patroni-dcs.json"]);
+    expect(config.user).toBe("postgres");
+    const conf = (config.upload as Array<{ file: string; content: string }>).find((u) => u.file === "/etc/pgharbor/postgresql.conf")!.content;
+    expect(conf).toMatch(/^archive_mode = 'on'$/m);
+    expect(conf).toMatch(/^password_encryption = 'scram-sha-256'$/m);
   });
 
   test("PgBouncer without the router keeps its default login retry", () => {

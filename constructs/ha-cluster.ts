@@ -13,6 +13,7 @@ import {
   PATRONI_REST_PORT,
   PATRONI_REST_USER,
   PATRONI_SECRET_ENV,
+  renderCtlConfig,
   renderHaproxyCfg,
   ROUTER_PORTS,
 } from "../postgres-config/patroni";
@@ -114,7 +115,15 @@ export class HaCluster extends Construct {
   public readonly routerName: string;
   public readonly restPassword: Password;
   public readonly rewindPassword: Password;
+  /**
+   * Writes the cluster's dynamic configuration (the failover settings and every PostgreSQL setting)
+   * into etcd, then stays up as the record of what it wrote. A change of settings replaces this
+   * container only: Patroni reloads the members, and a setting that needs a restart waits, reported
+   * as pending, for `pgharbor cluster restart`.
+   */
+  public readonly configContainer: Container;
   private readonly memberList: HaMember[] = [];
+  private settings?: () => { dcs: Record<string, unknown>; postgresqlConf: string };
 
   constructor(scope: Construct, id: string, props: HaClusterProps) {
     super(scope, id);
@@ -188,6 +197,34 @@ export class HaCluster extends Construct {
       logOpts: { "max-size": "20m", "max-file": "3" },
     });
 
+    const configName = `${this.scope}-patroni-config`;
+    const settings = () => {
+      if (!this.settings) throw new Error(`HaCluster ${this.scope}: no member gave the cluster its settings (a PostgresPrimary takes the cluster)`);
+      return this.settings();
+    };
+    this.configContainer = new Container(this, "patroni-config", {
+      provider,
+      name: configName,
+      hostname: configName,
+      image,
+      user: "postgres",
+      entrypoint: ["python3", PATRONI_PATHS.dcsConfig, "apply", PATRONI_PATHS.ctlConfig, PATRONI_PATHS.dcs],
+      upload: [
+        { file: PATRONI_PATHS.ctlConfig, content: renderCtlConfig(this.scope, this.etcdHosts), permissions: "0644" },
+        { file: PATRONI_PATHS.dcs, content: Lazy.stringValue({ produce: () => literal(JSON.stringify(settings().dcs, null, 2) + "\n") }), permissions: "0644" },
+        { file: PATRONI_PATHS.clusterConf, content: Lazy.stringValue({ produce: () => literal(settings().postgresqlConf) }), permissions: "0644" },
+      ],
+      networksAdvanced: [{ name: props.host.network.name, aliases: [configName] }],
+      // Healthy once the configuration is in etcd (the file holds the time it was written).
+      healthcheck: { test: ["CMD", "test", "-f", "/tmp/dcs-applied"], interval: "5s", timeout: "3s", retries: 3, startPeriod: "300s" },
+      restart: "unless-stopped",
+      memory: 128,
+      stopSignal: "SIGTERM",
+      logDriver: "json-file",
+      logOpts: { "max-size": "5m", "max-file": "2" },
+      dependsOn: [this.etcd],
+    });
+
     this.routerName = `pgharbor-${props.environment}-router`;
     this.router = new Container(this, "router", {
       provider,
@@ -227,6 +264,11 @@ export class HaCluster extends Construct {
 
   public get members(): readonly HaMember[] {
     return [...this.memberList];
+  }
+
+  /** The cluster's settings, from the member that bootstraps it (PostgresPrimary): what the config container writes. */
+  public useSettings(produce: () => { dcs: Record<string, unknown>; postgresqlConf: string }): void {
+    this.settings = produce;
   }
 
   /** `ip:port` of every etcd member. */

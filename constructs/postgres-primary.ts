@@ -29,7 +29,7 @@ import { CertificateAuthority, ServerCertificate } from "./certificate-authority
 import { acknowledge, RiskAcknowledgements } from "./validation/acknowledgements";
 import { subjectAltNames } from "./validation/addresses";
 import { HaCluster } from "./ha-cluster";
-import { PATRONI_PATHS, renderDcs, renderPatroniConfig } from "../postgres-config/patroni";
+import { PATRONI_PATHS, renderBaseConf, renderDcs, renderPatroniConfig } from "../postgres-config/patroni";
 
 /** What replicas, PgBouncer and the backup container need from a primary. */
 export interface IPostgresPrimary {
@@ -208,28 +208,25 @@ export function postgresHealthcheck(role: "primary" | "replica" | "member", star
  * A Patroni member's files: its local configuration (the bootstrapping member's with the dynamic
  * configuration to start the cluster with) and the dynamic configuration its start applies.
  */
-export function patroniUploads(cluster: HaCluster, member: string, containerName: string, address: string, major: number, failoverPriority: number, dcs: () => Record<string, unknown>): ContainerUpload[] {
-  const bootstrap = member === "primary";
+export function patroniUploads(cluster: HaCluster, member: string, containerName: string, address: string, major: number, failoverPriority: number): ContainerUpload[] {
   return [
     configUpload(
       PATRONI_PATHS.config,
-      Lazy.stringValue({
-        produce: () =>
-          literal(
-            renderPatroniConfig({
-              scope: cluster.scope,
-              name: member,
-              containerName,
-              address,
-              majorBinDir: `/usr/lib/postgresql/${major}/bin`,
-              etcdHosts: cluster.etcdHosts,
-              bootstrapDcs: bootstrap ? dcs() : undefined,
-              failoverPriority,
-            }),
-          ),
-      }),
+      literal(
+        renderPatroniConfig({
+          scope: cluster.scope,
+          name: member,
+          containerName,
+          address,
+          majorBinDir: `/usr/lib/postgresql/${major}/bin`,
+          etcdHosts: cluster.etcdHosts,
+          bootstrap: member === "primary",
+          failoverPriority,
+        }),
+      ),
     ),
-    configUpload(PATRONI_PATHS.dcs, Lazy.stringValue({ produce: () => literal(JSON.stringify(dcs(), null, 2) + "\n") })),
+    // No setting here: they are the cluster's dynamic configuration (HaCluster's config container).
+    configUpload(PATRONI_PATHS.baseConf, literal(renderBaseConf(cluster.scope))),
   ];
 }
 
@@ -410,18 +407,20 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
     this.cluster = cluster;
     this.archivePushQueueMaxMiB = props.archivePushQueueMaxMiB;
     const address = cluster?.registerMember({ name: "primary", containerName: name, dataVolume: this.dataVolume, socketVolume: this.socketVolume });
+    cluster?.useSettings(() => ({ dcs: this.dcs(), postgresqlConf: renderPostgresqlConf({ ...this.confInput(), role: "member", memory: this.memory }) }));
     // The names clients connect to: the container name on its host, the host's private address (DNS or
     // IP) across hosts, and with failover the router's name (PgBouncer dials the router, TLS passes through).
     const san = subjectAltNames([props.host.privateAddress]);
     const tls = this.ca.issue("primary-tls", [name, "localhost", ...san.dnsNames, ...(cluster ? [cluster.routerName] : [])], san.ipAddresses);
     const uploads: ContainerUpload[] = [
       ...tlsUploads(tls),
-      configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: cluster ? "member" : "primary", memory: this.memory })) })),
+      // With failover the settings are the cluster's (HaCluster's config container), not the member's.
+      ...(cluster ? [] : [configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...this.confInput(), role: "primary", memory: this.memory })) }))]),
       configUpload(P.hbaConf, literal(renderPgHba())),
       configUpload(P.identConf, literal(renderPgIdent())),
       configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(props.host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: props.archivePushQueueMaxMiB }))),
       ...archive.containerUploads(),
-      ...(cluster ? patroniUploads(cluster, "primary", name, address!, major, 2, () => this.dcs()) : []),
+      ...(cluster ? patroniUploads(cluster, "primary", name, address!, major, 2) : []),
     ];
     const common = {
       provider,
@@ -452,7 +451,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
           env: [...archive.containerEnv("write"), ...cluster.memberEnv(this.passwords.replication)],
           healthcheck: postgresHealthcheck("member", "600s"),
           stopSignal: "SIGTERM",
-          dependsOn: [...archive.dependables, cluster.etcd],
+          dependsOn: [...archive.dependables, cluster.etcd, cluster.configContainer],
         })
       : new Container(this, "container", {
           ...common,
@@ -467,7 +466,7 @@ export class PostgresPrimary extends Construct implements IPostgresPrimary {
         });
   }
 
-  /** The dynamic configuration (Patroni): the command-line parameters of the rendered postgresql.conf. */
+  /** The dynamic configuration (Patroni): the failover settings and the rendered postgresql.conf's parameters. */
   public dcs(): Record<string, unknown> {
     const c = this.cluster;
     if (!c) return {};

@@ -114,6 +114,16 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
       dependsOn: [primary.dependable, ...archive.dependables],
     };
     if (cluster) {
+      // The settings are the cluster's, sized for the primary's memory: a replica that may lead gets the same.
+      check(where, [
+        {
+          when: memoryMiB !== primary.memoryMiB,
+          field: "memoryMiB",
+          value: memoryMiB,
+          problem: `differs from the primary's (${primary.memoryMiB} MiB): with failover every member runs the cluster's settings, sized for the primary, and any replica may lead`,
+          fix: "leave memoryMiB out of the replicas (they take the primary's), or give the primary the same",
+        },
+      ]);
       if (cluster.host !== host) {
         check(where, [{ when: true, field: "host", value: host.name, problem: `is not the host the cluster runs on ("${cluster.host.name}"): failover across Docker hosts needs etcd on three hosts, which pgharbor does not build yet`, fix: "run the replicas on the primary's host while failover is set, or leave failover out" }]);
       }
@@ -128,12 +138,11 @@ export class PostgresReplica extends Construct implements IPostgresReplica {
         env: [...archive.containerEnv("write"), ...cluster.memberEnv(primary.passwords.replication)],
         upload: [
           ...tlsUploads(tls),
-          configUpload(P.postgresqlConf, Lazy.stringValue({ produce: () => literal(renderPostgresqlConf({ ...primary.confInput(), role: "member", memory })) })),
           configUpload(P.hbaConf, literal(renderPgHba())),
           configUpload(P.identConf, literal(renderPgIdent())),
           configUpload(P.pgbackrestConf, literal(renderPgbackrestConf({ repo: archive.repoFor(host), role: "primary", processMax: 2, compressLevel: 3, archivePushQueueMaxMiB: primary.archivePushQueueMaxMiB }))),
           ...archive.containerUploads(),
-          ...patroniUploads(cluster, id, name, address!, primary.majorVersion, 1, () => primary.dcs()),
+          ...patroniUploads(cluster, id, name, address!, primary.majorVersion, 1),
         ],
         healthcheck: postgresHealthcheck("member", "600s"),
         stopSignal: "SIGTERM",

@@ -2,10 +2,12 @@
  * Patroni and router configuration rendering: pure functions, no cdktf.
  *
  * Every member runs Patroni with a local configuration (patroni.yml, written as JSON, which YAML
- * reads unchanged) and the same dynamic configuration (patroni-dcs.json: what the cluster shares, kept
- * in etcd). PostgreSQL's own settings stay in the postgresql.conf pgharbor renders (Patroni's
- * `custom_conf`); only the parameters Patroni sets on the server's command line, which must agree
- * between leader and replicas, move into the dynamic configuration.
+ * reads unchanged) that holds no PostgreSQL setting a user can change. The settings (every parameter
+ * of the postgresql.conf pgharbor renders, but the files, sockets and recovery settings Patroni keeps
+ * local) and the failover settings are the cluster's dynamic configuration in etcd, which the
+ * environment's config container (`pgharbor-<env>-patroni-config`) writes. A change of settings
+ * therefore replaces that container only: Patroni reloads the members, and a parameter that needs a
+ * restart is reported as pending (`pgharbor cluster status`, `cluster restart`).
  */
 import { ParameterValue } from "./parameter-policy";
 import { CONTAINER_PATHS as P, STANZA } from "./paths";
@@ -21,6 +23,12 @@ export const PATRONI_PATHS = {
   createReplica: `${P.scriptsDir}/patroni-create-replica.sh`,
   etcdEntrypoint: `${P.scriptsDir}/etcd-entrypoint.sh`,
   haproxyConf: "/etc/pgharbor/haproxy.cfg",
+  /** The members' custom_conf: no setting, only where the settings are. */
+  baseConf: "/etc/pgharbor/postgresql.base.conf",
+  /** The config container: how it reaches etcd, and the cluster's settings as postgresql.conf (for reviewers and the policy pack). */
+  ctlConfig: "/etc/pgharbor/patroni-ctl.json",
+  clusterConf: "/etc/pgharbor/postgresql.conf",
+  dcsConfig: `${P.scriptsDir}/dcs-config.py`,
 } as const;
 
 /** The REST API's port on every member (health checks, switchover, metrics). */
@@ -38,24 +46,6 @@ export const PATRONI_SECRET_ENV = {
   rest: "PATRONI_RESTAPI_PASSWORD",
 } as const;
 
-/**
- * Parameters Patroni passes on the postgres command line (so they win over any file) and takes only
- * from the dynamic configuration: they must agree between leader and replicas.
- */
-export const DCS_PARAMETERS = [
-  "max_connections",
-  "max_locks_per_transaction",
-  "max_worker_processes",
-  "max_prepared_transactions",
-  "wal_level",
-  "track_commit_timestamp",
-  "max_wal_senders",
-  "max_replication_slots",
-  "wal_keep_size",
-  "wal_log_hints",
-  "hot_standby",
-] as const;
-
 export type FailoverMode = "async" | "sync";
 
 export interface DcsInput {
@@ -70,11 +60,28 @@ export interface DcsInput {
   parameters: ReadonlyArray<readonly [string, ParameterValue]>;
 }
 
-/** The dynamic configuration: written to etcd by the bootstrapping member, applied by every member's start. */
+/**
+ * Parameters that stay in each member's local configuration (Patroni sets them from `postgresql.listen`
+ * and `postgresql.parameters` of patroni.yml, or writes them itself for a member in recovery): never in
+ * the dynamic configuration.
+ */
+export const LOCAL_PARAMETERS = [
+  "listen_addresses",
+  "port",
+  "unix_socket_directories",
+  "hba_file",
+  "ident_file",
+  "restore_command",
+  "primary_conninfo",
+  "primary_slot_name",
+  "recovery_min_apply_delay",
+] as const;
+
+/** The dynamic configuration: written to etcd by the config container before any member starts the cluster. */
 export function renderDcs(input: DcsInput): Record<string, unknown> {
-  const wanted = new Set<string>(DCS_PARAMETERS);
+  const local = new Set<string>(LOCAL_PARAMETERS);
   const parameters: Record<string, ParameterValue> = {};
-  for (const [k, v] of input.parameters) if (wanted.has(k.toLowerCase())) parameters[k.toLowerCase()] = v;
+  for (const [k, v] of input.parameters) if (!local.has(k.toLowerCase())) parameters[k.toLowerCase()] = v;
   // A standby reports its flush position at least this often. With the default 10 s a lone writer in
   // synchronous mode stalled for exactly 10 s about twice a minute (issue 14's prototype, NOTES.md).
   parameters.wal_receiver_status_interval = "1s";
@@ -103,8 +110,8 @@ export interface MemberInput {
   majorBinDir: string;
   /** `ip:port` of every etcd member: addresses, never names. */
   etcdHosts: string[];
-  /** Only the member that may start the cluster carries it (a replica must never initdb a second cluster). */
-  bootstrapDcs?: Record<string, unknown>;
+  /** Only the member that may start the cluster bootstraps (a replica must never initdb a second cluster). */
+  bootstrap: boolean;
   /** Patroni 4's failover_priority: the higher, the more preferred as leader. */
   failoverPriority: number;
 }
@@ -130,7 +137,7 @@ export function renderPatroniConfig(m: MemberInput): string {
       connect_address: `${m.containerName}:5432`,
       data_dir: P.dataDir,
       bin_dir: m.majorBinDir,
-      custom_conf: P.postgresqlConf,
+      custom_conf: PATRONI_PATHS.baseConf,
       pgpass: PATRONI_PATHS.pgpass,
       use_unix_socket: true,
       authentication: {
@@ -150,14 +157,32 @@ export function renderPatroniConfig(m: MemberInput): string {
     },
     tags: { failover_priority: m.failoverPriority, noloadbalance: false, clonefrom: false, nosync: false },
   };
-  if (m.bootstrapDcs) {
+  if (m.bootstrap) {
     conf.bootstrap = {
-      dcs: m.bootstrapDcs,
+      // Never used: the entrypoint starts Patroni on an empty volume only once the config container
+      // has written the cluster's dynamic configuration, which Patroni then prefers. Empty, so that a
+      // change of settings never changes this file (and replaces the member).
+      dcs: {},
       method: "pgharbor",
       pgharbor: { command: PATRONI_PATHS.bootstrap },
     };
   }
   return `# Patroni configuration rendered by pgharbor for member ${m.name} (JSON, which YAML reads). Do not edit: change the stack.\n${JSON.stringify(conf, null, 2)}\n`;
+}
+
+/** The members' custom_conf: every setting is in the dynamic configuration. */
+export function renderBaseConf(scope: string): string {
+  return [
+    `# pgharbor: the settings of cluster ${scope} are Patroni's dynamic configuration in etcd, written by`,
+    `# the container ${scope}-patroni-config (its ${PATRONI_PATHS.clusterConf} shows them as postgresql.conf).`,
+    "# Patroni writes them into the data directory's postgresql.conf. Do not edit: change the stack.",
+    "",
+  ].join("\n");
+}
+
+/** How the config container reaches etcd: Patroni's own DCS client, with the cluster's scope. */
+export function renderCtlConfig(scope: string, etcdHosts: string[]): string {
+  return JSON.stringify({ scope, namespace: "/pgharbor/", name: `${scope}-patroni-config`, etcd3: { hosts: etcdHosts } }, null, 2) + "\n";
 }
 
 export interface RouterInput {
