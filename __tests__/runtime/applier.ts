@@ -599,7 +599,7 @@ const tail = (text: string, n = 50) => text.split("\n").filter((l) => l.trim()).
 // The deployment
 
 export class Deployment {
-  readonly json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   readonly docker: Dockerode;
   readonly stackDir: string;
   /** Every modelled resource, in the order it is applied (random/tls values computed in place). */
@@ -608,7 +608,7 @@ export class Deployment {
   readonly created: string[] = [];
   readonly imagesBuilt: string[] = [];
   readonly imagesReused: string[] = [];
-  private readonly stack: Stack;
+  private stack: Stack;
   private readonly log: (line: string) => void;
   private readonly standIns: StandIn[];
   private readonly engines = new Map<string, Dockerode>();
@@ -650,6 +650,39 @@ export class Deployment {
       throw e;
     }
     return d;
+  }
+
+  /**
+   * `terraform apply` of a changed configuration, for the one kind of change the applier models:
+   * containers whose declaration changed are replaced (deleted, then created: the provider's
+   * semantics, every attribute forces a new container), new containers are created, removed ones
+   * deleted. Any other resource that was added, removed or changed is refused (NotModelled). Returns
+   * the addresses replaced, created and deleted, which a test can hold against what it expected.
+   */
+  async update(o: { stackDir: string }): Promise<{ replaced: string[]; created: string[]; deleted: string[] }> {
+    const next: Stack = JSON.parse(readFileSync(join(resolvePath(o.stackDir), "cdk.tf.json"), "utf8"));
+    for (const a of addresses(next)) if (a.startsWith("docker_")) checkModelled(a, bodyOf(next, a)!);
+    const before = this.stack;
+    const same = (a: string) => JSON.stringify(bodyOf(before, a)) === JSON.stringify(bodyOf(next, a));
+    const created = addresses(next).filter((a) => !bodyOf(before, a));
+    const deleted = addresses(before).filter((a) => !bodyOf(next, a));
+    const replaced = addresses(next).filter((a) => bodyOf(before, a) && !same(a));
+    const others = [...created, ...deleted, ...replaced].filter((a) => !a.startsWith("docker_container."));
+    if (others.length) throw new NotModelled(`applier updates containers only; this change also touches ${others.join(", ")}`);
+    for (const a of deleted) {
+      await this.deleteContainer(a);
+      this.log(`destroyed ${a}`);
+    }
+    this.stack = next;
+    this.json = next;
+    const order = applyOrder(next);
+    for (const a of order.filter((x) => replaced.includes(x))) {
+      await this.deleteContainer(a);
+      await this.createContainer(a);
+      this.log(`replaced ${a}`);
+    }
+    for (const a of order.filter((x) => created.includes(x))) await this.createContainer(a);
+    return { replaced, created, deleted };
   }
 
   /**

@@ -71,6 +71,21 @@ export async function deployStack(env: EnvironmentConfig, log: (line: string) =>
   return { env, d, outdir, name: (role) => `pgharbor-${env.name}-${role}` };
 }
 
+/**
+ * `cdktf deploy` of a changed environment over a running one: synthesised again, then what changed
+ * applied (Deployment.update: containers only). Returns the containers replaced, created, deleted.
+ */
+export async function redeployStack(s: RuntimeStack, env: EnvironmentConfig): Promise<{ replaced: string[]; created: string[]; deleted: string[] }> {
+  const outdir = mkdtempSync(join(tmpdir(), "pgharbor-rt-out-"));
+  try {
+    const app = buildApp({ outdir, environments: [env] });
+    app.synth();
+    return await s.d.update({ stackDir: join(outdir, "stacks", env.name) });
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
 /** Containers, volumes and the network of an earlier run of the same environment that did not clean up. */
 async function removeLeftovers(stackDir: string): Promise<void> {
   const json = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8"));
