@@ -14,6 +14,8 @@ export interface Member {
   State: string;
   TL?: number;
   "Lag in MB"?: number;
+  "Pending restart"?: string;
+  "Pending restart reason"?: string;
 }
 
 export const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -46,12 +48,18 @@ export class ClusterProbe {
     return l.filter((m) => m.Role === "Leader" && m.State === "running").length === 1 && l.filter((m) => m.Role !== "Leader" && m.State === "streaming").length === replicas;
   }
 
-  /** Whether a member's PostgreSQL takes writes right now (asked over its own socket); undefined: no answer. */
+  /**
+   * Whether a member's PostgreSQL takes writes right now, asked over its own socket: false also when
+   * PostgreSQL refuses the connection (stopped, starting, shutting down: it takes no write either);
+   * undefined when the container could not be asked (killed, exec timed out).
+   */
   async writable(m: string): Promise<boolean | undefined> {
     const r = await this.s.d
       .exec(this.s.name(m), ["psql", "-X", "-At", "-h", "/var/run/postgresql", "-U", "postgres", "-d", "postgres", "-c", "SELECT NOT pg_is_in_recovery()"], { user: "postgres", timeoutMs: 3000 })
       .catch(() => undefined);
-    return r && r.code === 0 ? r.stdout.trim() === "t" : undefined;
+    if (!r) return undefined;
+    if (r.code === 0) return r.stdout.trim() === "t";
+    return /could not connect|No such file or directory|shutting down|starting up|not yet accepting|Connection refused/i.test(r.stderr) ? false : undefined;
   }
 
   /**

@@ -5,8 +5,9 @@
  * through DATABASE_URL as an application would (AckedWriter: an id is recorded only once its commit
  * was acknowledged) and then looks every acknowledged id up through DATABASE_URL.
  */
+import { execFileSync } from "child_process";
 import { describeEngine } from "./engine";
-import { AckedWriter, appQuery, cli, deployStack, ENGINE_HOST, run, RuntimeStack, sleep, sql, teardown, verifiedUrl, waitFor, walSegments } from "./scenario";
+import { AckedWriter, appQuery, cli, deployStack, ENGINE_HOST, redeployStack, run, RuntimeStack, sleep, sql, teardown, verifiedUrl, waitFor, walSegments } from "./scenario";
 import { DockerExecutor } from "../../cli/main";
 import { backupNow, DrillEvidence, ops, recoverabilityWindow } from "../../cli/operations";
 import { dev, variant } from "../helpers";
@@ -116,6 +117,19 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     const w = new AckedWriter(rw(), "partitioned", 20, { patient: true }).start();
     await waitFor("writes flowing", () => w.acked.length > 20, 30_000);
     const sampler = c.sampleWritable();
+    // What the other members' waiting INSERTs wait for, once a second (the write gap's why).
+    const waits: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      const t0 = Date.now();
+      while (watching) {
+        for (const m of members.filter((x) => x !== old)) {
+          const seen = await sql(s, m, "SELECT coalesce(string_agg(coalesce(wait_event, 'cpu') || ' ' || round(extract(epoch FROM now() - query_start))::text || 's', ',') || ' ssn=' || current_setting('synchronous_standby_names'), '') FROM pg_stat_activity WHERE query LIKE 'INSERT INTO partitioned%' AND state = 'active'").catch(() => "");
+          if (seen.trim()) waits.push(`+${((Date.now() - t0) / 1000).toFixed(0)} s ${m}: ${seen.trim()}`);
+        }
+        await sleep(1000);
+      }
+    })();
     const network = `pgharbor-${s.env.name}`;
     const ip = docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, s.name(old));
     const cutAt = Date.now();
@@ -132,12 +146,23 @@ describeEngine("runtime: automatic failover with Patroni", () => {
       docker("network", "connect", "--alias", s.name(old), "--ip", ip, network, s.name(old));
     }
     const samples = await sampler.stop();
+    watching = false;
+    await watcher;
     const acked = await w.stop();
     // The old leader answers over its own socket (the cut is of its network): "stopped" is its own
     // answer, never a sample it did not answer.
     const oldStopped = samples.find(([at, m, silent]) => at > cutAt && !m.includes(old) && !silent.includes(old));
     const otherWritable = samples.find(([, m]) => m.some((x) => x !== old));
-    console.log(`partition: ${old} stopped taking writes ${oldStopped ? ((oldStopped[0] - cutAt) / 1000).toFixed(1) : "?"} s after the cut; another member writable at ${otherWritable ? ((otherWritable[0] - cutAt) / 1000).toFixed(1) : "?"} s; write gap ${(writeGap(w, cutAt) / 1000).toFixed(2)} s; the application saw: ${errorsSeen(w, cutAt)}`);
+    console.log(`partition: ${old} stopped taking writes ${oldStopped ? ((oldStopped[0] - cutAt) / 1000).toFixed(1) : "?"} s after the cut; another member writable at ${otherWritable ? ((otherWritable[0] - cutAt) / 1000).toFixed(1) : "?"} s; write gap ${(writeGap(w, cutAt) / 1000).toFixed(2)} s; the application saw: ${errorsSeen(w, cutAt)}; INSERTs waiting on the others: ${waits.slice(0, 12).join("; ") || "none"}`);
+    if (writeGap(w, cutAt) > 30_000) {
+      // Why writes through PgBouncer resumed so long after another member took them: its log, and the router's.
+      const since = String(Math.floor(cutAt / 1000) - 1);
+      for (const role of ["pgbouncer", "router"]) {
+        const out = execFileSync("sh", ["-c", `docker logs --since ${since} ${s.name(role)} 2>&1`], { encoding: "utf8", maxBuffer: 64 << 20 });
+        const lines = out.split("\n").filter((l) => !/healthcheck|pgharbor_monitor|stats|LOG C-.*(login attempt|closing because: client close request)/.test(l)).slice(0, 60);
+        console.log(`${role} log from the cut on:\n${lines.join("\n")}`);
+      }
+    }
     expect(samples.filter(([, m]) => m.length > 1)).toEqual([]);
     expect(oldStopped).toBeDefined();
     expect(otherWritable).toBeDefined();
@@ -239,5 +264,39 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     const info = JSON.parse(await run(s, "backup", ["pgbackrest", "--config=/etc/pgbackrest/pgbackrest.conf", "--stanza=pgharbor", "--output=json", "info"], { user: "postgres" }))[0];
     const set = info.backup.find((b: { label: string }) => b.label === drill.backupSet);
     expect(parseInt(set.archive.start.slice(0, 8), 16)).toBeLessThan(tl);
+  });
+
+  test("a change of settings, deployed: only the config container is replaced; Patroni reloads work_mem everywhere and reports shared_buffers as a pending restart until `cluster restart`", async () => {
+    const setting = async (m: string, name: string) => (await sql(s, m, `SELECT current_setting('${name}')`)).trim();
+    const before = await setting("primary", "shared_buffers");
+    expect(before).not.toBe("160MB");
+    const changed = variant(s.env, { primary: { ...s.env.primary, parameters: { ...(s.env.primary?.parameters ?? {}), work_mem: "12MB", shared_buffers: "160MB" } } });
+    const r = await redeployStack(s, changed);
+    expect(r.created).toEqual([]);
+    expect(r.deleted).toEqual([]);
+    expect(r.replaced).toHaveLength(1);
+    expect(r.replaced[0]).toMatch(/patroni-config/);
+    await s.d.waitHealthy([s.name("patroni-config")], 120_000);
+    // A reloadable setting: every member, without a restart.
+    await waitFor("work_mem reloaded on every member", async () => {
+      for (const m of members) if ((await setting(m, "work_mem")) !== "12MB") return false;
+      return true;
+    }, 60_000, 1000);
+    // A setting that needs a restart: pending on every member, applied by nobody yet.
+    await waitFor("shared_buffers pending on every member", async () => (await list()).filter((m) => m["Pending restart"] === "*").length === members.length, 60_000, 1000);
+    const pending = (await list()).find((m) => m.Member === "primary")!;
+    console.log(`pending on primary: ${pending["Pending restart reason"]}`);
+    expect(pending["Pending restart reason"]).toMatch(/shared_buffers/);
+    for (const m of members) expect(await setting(m, "shared_buffers")).toBe(before);
+    // The runbook's order: the replicas, then the leader.
+    const pgharbor = cli(s, true);
+    const l = (await leader())!;
+    for (const m of [...members.filter((x) => x !== l), l]) {
+      const res = await pgharbor("cluster", "restart", m, "--pending");
+      expect(res).toEqual(expect.objectContaining({ code: 0 }));
+      await waitFor(`${m} restarted with 160MB`, async () => (await setting(m, "shared_buffers").catch(() => "")) === "160MB", 120_000, 1000);
+    }
+    await waitFor("nothing pending", async () => (await list()).every((m) => !m["Pending restart"]), 60_000, 1000);
+    await waitFor("a leader and two streaming replicas", () => healthy(2), 120_000, 2000);
   });
 });
