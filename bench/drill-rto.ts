@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { ageIdentity, deployStack, run, sleep, sql, teardown } from "../__tests__/runtime/scenario";
-import { engineProblem, ensureBaseImage } from "../__tests__/runtime/engine";
+import { engineForBenchmark } from "../__tests__/runtime/engine";
 import { dev, variant } from "../__tests__/helpers";
 import { CONTAINER_PATHS as P, PROGRAMS } from "../postgres-config/paths";
 
@@ -52,12 +52,7 @@ async function main() {
     console.error("usage: npm run bench:drill -- <pgbench scale> [<scale> …]   (whole numbers ≥ 1)");
     process.exit(2);
   }
-  const problem = engineProblem();
-  if (problem) {
-    console.error(`no Docker engine: ${problem}`);
-    process.exit(2);
-  }
-  await ensureBaseImage();
+  await engineForBenchmark();
   const keys = mkdtempSync(join(tmpdir(), "pgharbor-bench-"));
   const recipient = ageIdentity(keys, "k");
   rmSync(keys, { recursive: true, force: true });

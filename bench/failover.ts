@@ -14,7 +14,7 @@
  */
 import { AckedWriter, appQuery, deployStack, RuntimeStack, sleep, teardown, verifiedUrl, waitFor } from "../__tests__/runtime/scenario";
 import { ClusterProbe, docker, missingIds, writeGap } from "../__tests__/runtime/cluster";
-import { engineProblem, ensureBaseImage } from "../__tests__/runtime/engine";
+import { engineForBenchmark } from "../__tests__/runtime/engine";
 import { dev, variant } from "../__tests__/helpers";
 import { PATRONI_PATHS } from "../postgres-config/patroni";
 
@@ -110,12 +110,7 @@ async function main() {
     console.error("usage: npm run bench:failover -- [runs (default 10)] [async|sync (default both)]");
     process.exit(2);
   }
-  const problem = engineProblem();
-  if (problem) {
-    console.error(`no Docker engine: ${problem}`);
-    process.exit(2);
-  }
-  await ensureBaseImage();
+  await engineForBenchmark();
   const all: Run[] = [];
   for (const m of modes) all.push(...(await bench(m, runs)));
   const rows = [];

@@ -522,3 +522,13 @@ export function tarGz(entries: ContextEntry[]): Readable {
   pack.finalize();
   return pack.pipe(createGzip());
 }
+
+/** For the benchmark scripts: exits 2 with the reason when there is no Docker engine, else makes sure the base image exists. */
+export async function engineForBenchmark(): Promise<void> {
+  const problem = engineProblem();
+  if (problem) {
+    console.error(`no Docker engine: ${problem}`);
+    process.exit(2);
+  }
+  await ensureBaseImage();
+}
