@@ -63,6 +63,35 @@ describeEngine("runtime: automatic failover with Patroni", () => {
     expect(await appQuery(ro(), "SELECT pg_is_in_recovery() AS r")).toEqual([{ r: true }]);
   });
 
+  test("every setting of the cluster's postgresql.conf reaches every member through Patroni: none dropped, none changed", async () => {
+    // The settings as the stack rendered them (the config container's postgresql.conf, which the policy pack checks).
+    const conf = await run(s, "patroni-config", ["cat", "/etc/pgharbor/postgresql.conf"]);
+    const wanted = new Map<string, string>();
+    for (const line of conf.split("\n")) {
+      const m = /^([a-z0-9_.]+) = (.*)$/.exec(line);
+      if (m) wanted.set(m[1], m[2].replace(/^'(.*)'$/, "$1").replace(/''/g, "'"));
+    }
+    expect(wanted.size).toBeGreaterThan(40);
+    for (const m of members) {
+      // Patroni writes them into the data directory's postgresql.conf, or passes them on the command line.
+      const rows = (await sql(s, m, "SELECT name || '=' || setting FROM pg_file_settings WHERE sourcefile LIKE '%/data/postgresql.conf' AND error IS NULL")).split("\n").filter(Boolean);
+      const file = new Map(rows.map((r) => [r.slice(0, r.indexOf("=")), r.slice(r.indexOf("=") + 1)]));
+      const cmdline = new Set((await sql(s, m, "SELECT name FROM pg_settings WHERE source = 'command line'")).split("\n").filter(Boolean));
+      const problems: string[] = [];
+      for (const [name, value] of wanted) {
+        if (["listen_addresses", "port", "unix_socket_directories", "hba_file", "ident_file", "restore_command"].includes(name)) continue;
+        if (cmdline.has(name)) continue;
+        if (!file.has(name)) problems.push(`${name}: not written by Patroni`);
+        else if (file.get(name)!.toLowerCase() !== value.toLowerCase()) problems.push(`${name}: ${file.get(name)} instead of ${value}`);
+      }
+      expect({ member: m, problems }).toEqual({ member: m, problems: [] });
+      // The command-line ones carry the stack's values too.
+      for (const name of ["max_connections", "max_wal_senders", "wal_level"]) {
+        expect({ member: m, name, value: (await sql(s, m, `SELECT current_setting('${name}')`)).trim() }).toEqual({ member: m, name, value: wanted.get(name) });
+      }
+    }
+  });
+
   /** Kills the leader under write load; returns the gap and who took over. */
   const killLeader = async (table: string) => {
     const old = (await leader())!;
