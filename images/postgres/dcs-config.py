@@ -12,7 +12,8 @@ bootstrap with; `wait` holds the bootstrapping member until then.
 
 The keys the stack owns are replaced: the failover settings at the top level and, under
 `postgresql`, use_pg_rewind, use_slots and the whole `parameters` map (a parameter removed from the
-stack leaves the cluster; one set by hand with `patronictl edit-config` is undone). The keys it does
+stack leaves the cluster; one set by hand with `patronictl edit-config` is undone whenever this
+container starts: a deploy that changes settings, or a restart of Docker). The keys it does
 not own (`pause`, set by `patronictl pause`, or anything else an operator set) are kept. The write is
 a compare-and-set on the key's revision: a concurrent `patronictl edit-config` makes it read again.
 
